@@ -105,3 +105,9 @@ def test_unknown_target_name_lists_known_ones():
 def test_json_target_is_accepted(tmp_path):
     p = write(tmp_path, "t.json", json.dumps(load("generic").model_dump(mode="json")))
     assert load(p).name == "generic"
+
+
+def test_inherit_replaces_base_source_for_a_restated_field(tmp_path):
+    write(tmp_path, "base.yaml", GENERIC.replace("name: generic", "name: base"))
+    p = write(tmp_path, "child.yaml", 'inherit: base\nname: child\nsources:\n  - {field: "*", document: mine}\n')
+    assert [s.document for s in load(p).sources] == ["mine"]

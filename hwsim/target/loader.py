@@ -88,7 +88,10 @@ def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     base.pop("sources", None)  # a derived target states its own sources below; base ones are merged explicitly
     base_sources = resolve_sources(base_path)
     merged = _merge(base, data)
-    merged["sources"] = base_sources + list(data.get("sources", []))
+    own = list(data.get("sources", []) or [])
+    restated = {s.get("field") for s in own if isinstance(s, dict)}
+    # a derived target's source for a field replaces the base's for the same field
+    merged["sources"] = [s for s in base_sources if not (isinstance(s, dict) and s.get("field") in restated)] + own
     return merged
 
 
