@@ -75,8 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# Each entry adds one verb's sub-parser (kept with the code it calls).
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _model_verbs(verbs: argparse._SubParsersAction) -> None:
+    from hwsim.commands import register
+
+    register(verbs)
+
+
+# Each entry adds verbs' sub-parsers (kept with the code they call).
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_model_verbs]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

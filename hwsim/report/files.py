@@ -28,6 +28,9 @@ def write_report_dir(out: Path, files: Mapping[str, str | bytes], *, force: bool
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; a report directory is an ordinary one
     except OSError as e:
         raise ReportError(f"{out}: cannot create the report directory ({e.strerror}); choose another --out") from None
     try:

@@ -1,0 +1,79 @@
+"""Data files: ``.npz`` with one array per model input (batch first), optional integer labels ``y``.
+
+A single-input model may call its array ``x`` whatever the input's name is.
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from quant.errors import DataError
+from quant.ir import Graph
+
+LABELS = "y"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    path: str
+    inputs: Mapping[str, np.ndarray]  # model input name -> array, batch first
+    labels: np.ndarray | None
+
+    @property
+    def size(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+    def batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+        for start in range(0, self.size, batch_size):
+            yield {k: v[start : start + batch_size] for k, v in self.inputs.items()}
+
+    def head(self, n: int) -> Dataset:
+        labels = None if self.labels is None else self.labels[:n]
+        return Dataset(self.path, {k: v[:n] for k, v in self.inputs.items()}, labels)
+
+
+def load_npz(path: str | Path, graph: Graph) -> Dataset:
+    """Read ``path`` and match its arrays to the model's inputs; every mismatch is one DataError line."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such data file; give an .npz with one array per model input")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise DataError(f"{p}: not a readable .npz file ({e}); save data with numpy.savez") from None
+    labels = arrays.pop(LABELS, None)
+    names = list(graph.input_names)
+    if len(names) == 1 and names[0] not in arrays and "x" in arrays:
+        arrays[names[0]] = arrays.pop("x")
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise DataError(f"{p}: no array for model input '{missing[0]}'; arrays present: {sorted(arrays) or 'none'}")
+    extra = sorted(set(arrays) - set(names))
+    if extra:
+        raise DataError(f"{p}: array '{extra[0]}' is not a model input (inputs: {names}; labels go in 'y')")
+    inputs: dict[str, np.ndarray] = {}
+    sizes = set()
+    for info in graph.inputs:
+        a = arrays[info.name]
+        if a.ndim == 0 or len(a) == 0:
+            raise DataError(f"{p}: array '{info.name}' is empty; give at least one sample")
+        want = info.shape
+        if a.ndim != len(want) or any(isinstance(w, int) and w > 0 and w != g for w, g in zip(want[1:], a.shape[1:])):
+            raise DataError(f"{p}: array '{info.name}' has shape {a.shape}, the model expects {tuple(want)} (batch first)")
+        if a.dtype.kind == "f":
+            bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+            if bad:
+                raise DataError(f"{p}: array '{info.name}' has {bad} NaN/Inf values; clean or drop those samples")
+        inputs[info.name] = a.astype(info.dtype, copy=False)
+        sizes.add(len(a))
+    if len(sizes) > 1:
+        raise DataError(f"{p}: input arrays have different numbers of samples {sorted(sizes)}")
+    if labels is not None:
+        if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != sizes.pop():
+            raise DataError(f"{p}: 'y' must be 1-D integer class labels, one per sample (got {labels.dtype} {labels.shape})")
+    return Dataset(str(p), inputs, labels)

@@ -1,0 +1,164 @@
+"""``deploy``: import, quantize, check, simulate, execute, report. The API behind `hwsim deploy`."""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hwsim import __version__
+from hwsim.data import Dataset, load_npz
+from hwsim.evaluate import collect, finite_or_none, sqnr_db, top1
+from hwsim.exec import check_constraints, run_integer, run_integer_codes
+from hwsim.report.model import (
+    Accuracy, DeployReport, LayerSqnr, Memory, ModelInfo, Quantization, Sensitivity, TargetInfo, TensorRow, ViolationRow,
+)
+from hwsim.sim import SimResult, simulate
+from hwsim.target import Target, find, load
+from quant.executor import run
+from quant.ir import Graph
+from quant.onnx_import import import_model
+from quant.ptq import QuantResult, quantize
+from quant.qconfig import QConfig, load_qconfig
+
+EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "digits"
+DEFAULT_TARGET = "generic"
+BATCH = 64
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    report: DeployReport
+    quant: QuantResult
+    sim: SimResult
+    target: Target
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _first_output(graph: Graph, runner) -> Callable:
+    name = graph.output_names[0]
+    return lambda feeds: runner(feeds)[name]
+
+
+def _accuracy(graph: Graph, qdq: Graph, target: Target, ds: Dataset) -> Accuracy:
+    float_out = collect(_first_output(graph, lambda f: run(graph, f)), ds.batches(BATCH))
+    fq_out = collect(_first_output(qdq, lambda f: run(qdq, f)), ds.batches(BATCH))
+    int_out = collect(_first_output(qdq, lambda f: run_integer(qdq, target, f)), ds.batches(BATCH))
+    agreement = float(np.mean(top1(int_out) == top1(float_out)))
+    common = dict(samples=ds.size, data=ds.path, integer_top1_agreement=round(agreement, 6),
+                  fake_quant_sqnr_db=finite_or_none(sqnr_db(float_out, fq_out)),
+                  integer_sqnr_db=finite_or_none(sqnr_db(float_out, int_out)))
+    if ds.labels is None:
+        return Accuracy(metric="fidelity", **common)
+    acc = lambda out: round(float(np.mean(top1(out) == ds.labels)), 6)  # noqa: E731
+    return Accuracy(metric="top1", float_top1=acc(float_out), fake_quant_top1=acc(fq_out), integer_top1=acc(int_out), **common)
+
+
+def _layer_sqnr(result: QuantResult, target: Target, ds: Dataset) -> list[LayerSqnr]:
+    """SQNR of each quantized activation: float model vs the integer executor (dequantized)."""
+    feeds = next(ds.head(BATCH).batches(BATCH))
+    codes = run_integer_codes(result.graph, target, feeds)
+    prepared = result.prepared
+    names = [n for n in codes if n in prepared.tensors or n in prepared.input_names]
+    ref = run(prepared, feeds, fetch=names)
+    producer = prepared.producers()
+    rows = []
+    for n in names:
+        node = producer[n].name if n in producer else "(input)"
+        rows.append(LayerSqnr(tensor=n, node=node, sqnr_db=finite_or_none(sqnr_db(ref[n], codes[n].dequantize()))))
+    return rows
+
+
+def _sensitivity(graph: Graph, target: Target, calib: Dataset, ds: Dataset, qconfig: QConfig) -> list[Sensitivity]:
+    """For each MAC layer: output SQNR with only it float, and with only it quantized (fake-quant)."""
+    from quant.opset import MATMUL_LIKE
+    from quant.qconfig import Override
+
+    feeds = next(ds.head(BATCH).batches(BATCH))
+    out = graph.output_names[0]
+    ref = run(graph, feeds)[out]
+    layers = [n.name for n in graph.nodes if n.op_type in MATMUL_LIKE]
+
+    def sqnr_with(overrides: list[Override]) -> float | None:
+        qc = qconfig.model_copy(update={"overrides": [*qconfig.overrides, *overrides]})
+        res = quantize(graph, target.quantization, calib.batches(BATCH), qc)
+        return finite_or_none(sqnr_db(ref, run(res.graph, feeds)[out]))
+
+    rows = []
+    for name in layers:
+        others = [Override(name=o, float=True) for o in layers if o != name]
+        rows.append(Sensitivity(layer=name, only_this_float_sqnr_db=sqnr_with([Override(name=name, float=True)]),
+                                only_this_quantized_sqnr_db=sqnr_with(others)))
+    # worst first: the layer whose quantization alone costs the most SQNR
+    return sorted(rows, key=lambda r: np.inf if r.only_this_quantized_sqnr_db is None else r.only_this_quantized_sqnr_db)
+
+
+def deploy(
+    model: str | Path | None = None,
+    target: str | Path = DEFAULT_TARGET,
+    data: str | Path | None = None,
+    eval_data: str | Path | None = None,
+    config: str | Path | None = None,
+    *,
+    sensitivity: bool = False,
+    progress: Progress | None = None,
+) -> Deployment:
+    """Deploy ``model`` (default: the bundled digits classifier) on ``target`` and report everything."""
+    say = progress or (lambda _msg: None)
+    if model is None:
+        model = EXAMPLE_DIR / "model.onnx"
+        data = data or EXAMPLE_DIR / "calib.npz"
+        eval_data = eval_data or EXAMPLE_DIR / "eval.npz"
+    if data is None:
+        from quant.errors import DataError
+
+        raise DataError("no calibration data: pass --data calib.npz (one array per model input, batch first)")
+    say("import")
+    graph = import_model(model)
+    tgt = load(target)
+    qconfig = load_qconfig(config) if config else QConfig()
+    calib = load_npz(data, graph)
+    evalset = load_npz(eval_data, graph) if eval_data else calib
+    say(f"calibrate ({calib.size} samples)")
+    result = quantize(graph, tgt.quantization, calib.batches(BATCH), qconfig)
+    violations = check_constraints(result.graph, tgt.quantization)
+    say("simulate")
+    sim = simulate(result.graph, tgt)
+    say(f"evaluate ({evalset.size} samples: float, fake-quant, integer)")
+    accuracy = _accuracy(graph, result.graph, tgt, evalset)
+    layer_sqnr = _layer_sqnr(result, tgt, evalset)
+    sens = []
+    if sensitivity:
+        say("sensitivity (one quantization per layer and mode)")
+        sens = _sensitivity(graph, tgt, calib, evalset, qconfig)
+    r = sim.report
+    host = [f"{lay.name} ({lay.op_type}): {lay.reason}" for lay in r.layers if lay.unit == "host"]
+    warnings = [str(v) for v in violations]
+    if accuracy.integer_top1 is not None and accuracy.float_top1 is not None and accuracy.float_top1 - accuracy.integer_top1 > 0.01:
+        warnings.append(f"integer top-1 is {100 * (accuracy.float_top1 - accuracy.integer_top1):.1f} points below float")
+    target_path = find(target)
+    report = DeployReport(
+        tool=f"hwsim {__version__}",
+        model=ModelInfo(path=str(model), sha256=_sha256(Path(model)), nodes=len(graph.nodes),
+                        op_counts=dict(sorted(Counter(n.op_type for n in graph.nodes).items()))),
+        target=TargetInfo(path=str(target_path), sha256=_sha256(target_path), name=tgt.name, summary=tgt.quant_summary,
+                          macs=tgt.compute.macs, clock_mhz=tgt.compute.clock_mhz),
+        quantization=Quantization(
+            tensors=[TensorRow(**row) for row in result.rows()],
+            violations=[ViolationRow(node=v.node, tensor=v.tensor, rule=v.rule, message=v.message) for v in violations],
+            float_nodes=list(result.float_nodes), notes=list(result.notes),
+        ),
+        accuracy=accuracy, layer_sqnr=layer_sqnr, sensitivity=sens,
+        memory=Memory(weight_bytes=r.weight_bytes, peak_sram_bytes=r.peak_sram_bytes, sram_size_bytes=r.sram_size_bytes,
+                      dram_bytes_read=r.dram_bytes_read, dram_bytes_written=r.dram_bytes_written),
+        latency=r, host_fallbacks=host, warnings=warnings,
+    )
+    return Deployment(report, result, sim, tgt)

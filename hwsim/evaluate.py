@@ -1,0 +1,34 @@
+"""Accuracy and fidelity: top-1 against labels, SQNR and top-1 agreement against the float model."""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+
+Runner = Callable[[Mapping[str, np.ndarray]], np.ndarray]
+
+
+def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
+    """10 log10(signal power / noise power); +inf when identical."""
+    ref = np.asarray(reference, dtype=np.float64)
+    noise = float(np.sum((ref - np.asarray(test, dtype=np.float64)) ** 2))
+    signal = float(np.sum(ref**2))
+    if noise == 0.0:
+        return float("inf")
+    if signal == 0.0:
+        return float("-inf")
+    return 10.0 * np.log10(signal / noise)
+
+
+def top1(logits: np.ndarray) -> np.ndarray:
+    return np.asarray(logits).reshape(len(logits), -1).argmax(axis=1)
+
+
+def collect(run: Runner, batches: Iterable[Mapping[str, np.ndarray]]) -> np.ndarray:
+    """Run every batch and stack the first output along the batch axis."""
+    return np.concatenate([run(b) for b in batches], axis=0)
+
+
+def finite_or_none(x: float) -> float | None:
+    """JSON has no infinity: an exact match is reported as None (and rendered as 'exact')."""
+    return None if not np.isfinite(x) else round(float(x), 4)
