@@ -35,11 +35,13 @@ class _Net:
         self.inits.append(numpy_helper.from_array(self.probe[name], name))
         return name
 
-    def op(self, op_type: str, name: str, inputs: list[str], **attrs) -> str:
-        self.nodes.append(helper.make_node(op_type, inputs, [name], name=name, **attrs))
+    def op(self, op_type: str, name: str, inputs: list[str], out: str | None = None, **attrs) -> str:
+        """Add node ``name``; its output tensor is ``out`` (default: the node's name)."""
+        out = out or name
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=name, **attrs))
         fn = lookup(op_type, Mode.FLOAT, OPSET, name)
-        self.probe[name] = fn([self.probe[i] for i in inputs], attrs, KernelContext(name, OPSET))[0]
-        return name
+        self.probe[out] = fn([self.probe[i] for i in inputs], attrs, KernelContext(name, OPSET))[0]
+        return out
 
     def conv(self, name: str, x: str, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1,
              bias: bool = False) -> str:
@@ -63,7 +65,8 @@ class _Net:
         return self.op("BatchNormalization", name, ins, epsilon=1e-5)
 
     def clip(self, name: str, x: str, lo: float, hi: float) -> str:
-        return self.op("Clip", name, [x, self.const(f"{name}.min", np.array(lo)), self.const(f"{name}.max", np.array(hi))])
+        bounds = [self.const(f"{name}.min", np.array(lo)), self.const(f"{name}.max", np.array(hi))]
+        return self.op("Clip", name, [x, *bounds])
 
     def act(self, name: str, x: str, kind: str) -> str:
         if kind == "relu6":
@@ -87,10 +90,7 @@ class _Net:
     def fc(self, out: str, x: str, fin: int, fout: int, name: str) -> str:
         w = self.const(f"{name}.weight", self.rng.normal(0, np.sqrt(1.0 / fin), (fout, fin)))
         b = self.const(f"{name}.bias", self.rng.normal(0, 0.01, fout))
-        self.nodes.append(helper.make_node("Gemm", [x, w, b], [out], name=name, transB=1))
-        self.probe[out] = lookup("Gemm", Mode.FLOAT, OPSET)([self.probe[i] for i in (x, w, b)], {"transB": 1},
-                                                             KernelContext(name, OPSET))[0]
-        return out
+        return self.op("Gemm", name, [x, w, b], out=out, transB=1)
 
     def model(self, name: str, h: int, num_classes: int) -> onnx.ModelProto:
         graph = helper.make_graph(

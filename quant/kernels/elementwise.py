@@ -1,4 +1,4 @@
-"""Float element-wise ops and activations (numpy broadcasting, float32 in and out)."""
+"""Float element-wise ops and activations (numpy broadcasting; float32 in, float32 out)."""
 from __future__ import annotations
 
 import math
@@ -9,13 +9,6 @@ from onnx import helper
 
 from quant.kernels.registry import KernelContext, kernel
 
-F32 = np.float32
-
-
-def _f(x: np.ndarray) -> np.ndarray:
-    return x.astype(F32, copy=False) if x.dtype == np.float64 else x
-
-
 def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer):
         return np.trunc(np.true_divide(a, b)).astype(np.result_type(a, b))  # C integer division
@@ -24,7 +17,7 @@ def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 _BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _int_div,
-    "Pow": lambda a, b: np.power(a, b.astype(a.dtype, copy=False)),
+    "Pow": lambda a, b: np.power(a, b).astype(a.dtype, copy=False),  # the base's type, as ONNX
 }
 
 
@@ -71,13 +64,13 @@ _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 def _binary_kernel(fn):
     def k(inputs, attrs, ctx):
-        return (_f(fn(inputs[0], inputs[1])),)
+        return (fn(inputs[0], inputs[1]),)
     return k
 
 
 def _unary_kernel(fn):
     def k(inputs, attrs, ctx):
-        return (_f(fn(inputs[0])),)
+        return (fn(inputs[0]),)
     return k
 
 
@@ -127,5 +120,5 @@ def gelu(inputs, attrs: Mapping[str, Any], ctx: KernelContext) -> tuple[np.ndarr
     x = inputs[0]
     if attrs.get("approximate", "none") == "tanh":
         inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
-        return (_f(0.5 * x * (1 + np.tanh(inner.astype(x.dtype)))),)
-    return (_f(0.5 * x * (1 + erf(x * x.dtype.type(1 / math.sqrt(2))))),)
+        return (0.5 * x * (1 + np.tanh(inner)),)
+    return (0.5 * x * (1 + erf(x * x.dtype.type(1 / math.sqrt(2)))),)

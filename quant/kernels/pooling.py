@@ -1,7 +1,7 @@
 """Float MaxPool, AveragePool (pads, dilations, ceil_mode, count_include_pad) and global pools.
 
 Windows are reduced tap by tap (a loop over kernel taps, never over pixels) on cache-sized blocks of
-planes, each tap reading one long run of the padded plane (``conv.tap_geometry``).
+planes, each tap reading one long run of the padded plane (``window.tap_geometry``).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from quant.kernels.conv import resolve_pads, tap_blocks, tap_geometry, tap_slices
+from quant.kernels.window import resolve_pads, tap_blocks, tap_geometry, tap_slices
 from quant.kernels.registry import KernelContext, kernel
 
 

@@ -1,0 +1,87 @@
+"""Integer kernels of the MAC array: IntConv, IntGemm, IntMatMul.
+
+acc = sum((x - Z_x) * (w - Z_w)) + bias, computed exactly: int8/int16 products summed in float64 BLAS
+are exact while |acc| < 2^53 (checked), then the accumulator saturates or wraps to the target's
+width, is requantized per ``ctx.arith`` and clamped (the clamp holds any fused ReLU/Clip). The bias
+is the model's int32 bias as is (the -Z_x * sum(w) term is not folded into it: padding is filled
+with Z_x, so the subtraction covers it). With ``out == "acc"`` the kernel returns the int32
+accumulator instead (a MAC op whose output feeds another op without a QuantizeLinear).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from hwsim.errors import HwsimError
+from hwsim.exec.arith import accumulate, along, finish, requant
+from hwsim.exec.window import geometry, windows
+from quant.kernels.registry import KernelContext, Mode, kernel
+
+EXACT = float(2**53)
+COLS_BYTES = 64 << 20  # im2col working set per band
+
+
+def _exact(acc: np.ndarray, node: str) -> np.ndarray:
+    if acc.size and float(np.max(np.abs(acc))) >= EXACT:
+        raise HwsimError(f"node '{node}': accumulator exceeds 2^53, so float64 GEMM is no longer exact; use narrower operands")
+    return np.rint(acc).astype(np.int64)
+
+
+def _output(acc: np.ndarray, attrs: Mapping, ctx: KernelContext, channel_axis: int) -> np.ndarray:
+    """Bias, accumulator width, requantization, zero point and clamp; ``acc`` is int64."""
+    bias = np.asarray(attrs["bias"], dtype=np.int64)
+    if bias.ndim == 1:
+        bias = along(bias, channel_axis, acc.ndim)
+    acc = accumulate(acc + bias, ctx.arith)
+    if attrs.get("out") == "acc":
+        return acc.astype(np.int32 if ctx.arith.acc_bits <= 32 else np.int64)
+    mult = along(attrs["rq_mult"], channel_axis, acc.ndim)
+    shift = along(attrs["rq_shift"], channel_axis, acc.ndim)
+    y = requant(acc, mult, shift, ctx.arith)
+    return finish(y, attrs["y_zp"], attrs["qmin"], attrs["qmax"], attrs["dtype"])
+
+
+@kernel("IntConv", Mode.INT)
+def conv_int(inputs, attrs, ctx: KernelContext):
+    x = inputs[0]
+    one_d = x.ndim == 3
+    if one_d:
+        x = x[:, :, None, :]
+    w = np.asarray(attrs["w"], dtype=np.float64) - along(attrs["w_zp"], 0, 4)
+    m, cg, kh, kw = w.shape
+    group = int(attrs.get("group", 1))
+    g = geometry(x.shape[2:], (kh, kw), attrs)
+    win = windows(x.astype(np.float64) - float(attrs["x_zp"]), g, 0.0)  # (N, C, OH, OW, kh, kw)
+    n, (oh, ow) = x.shape[0], g.out
+    if cg == 1 and group == x.shape[1]:  # depthwise: C x (kh*kw) multiply-adds per output, no BLAS
+        wd = w.reshape(group, m // group, kh, kw)
+        acc = np.zeros((n, group, m // group, oh, ow))
+        for i in range(kh):
+            for j in range(kw):
+                acc += win[:, :, None, :, :, i, j] * wd[None, :, :, i, j, None, None]
+        acc = acc.reshape(n, m, oh, ow)
+    else:  # im2col per group, in row bands so the column matrix stays under COLS_BYTES
+        mg = m // group
+        rows = max(1, COLS_BYTES // (8 * n * ow * cg * kh * kw))
+        acc = np.empty((n, m, oh, ow))
+        for gi in range(group):
+            wg = w[gi * mg : (gi + 1) * mg].reshape(mg, -1).T
+            for r in range(0, oh, rows):
+                band = win[:, gi * cg : (gi + 1) * cg, r : r + rows]
+                cols = band.transpose(0, 2, 3, 1, 4, 5).reshape(-1, cg * kh * kw)
+                out = (cols @ wg).reshape(n, band.shape[2], ow, mg)
+                acc[:, gi * mg : (gi + 1) * mg, r : r + rows] = out.transpose(0, 3, 1, 2)
+    y = _output(_exact(acc, ctx.node_name), attrs, ctx, 1)
+    return (y[:, :, 0, :] if one_d else y,)
+
+
+@kernel("IntMatMul", Mode.INT)
+@kernel("IntGemm", Mode.INT)
+def matmul_int(inputs, attrs, ctx: KernelContext):
+    """(..., K) @ (K, N): weights from ``attrs['w']`` (constant) or the second input (activation)."""
+    a = inputs[0].astype(np.float64) - float(attrs["x_zp"])
+    w = attrs["w"] if "w" in attrs else inputs[1]
+    wf = np.asarray(w, dtype=np.float64) - np.asarray(attrs["w_zp"], dtype=np.float64)
+    acc = _exact(np.matmul(a, wf), ctx.node_name)
+    return (_output(acc, attrs, ctx, -1),)
