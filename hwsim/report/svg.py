@@ -29,18 +29,18 @@ def bar_chart(
     left, right, top = 180, 70, 40
     rows = len(labels)
     per_row = bar_height * (1 if stacked else max(1, len(series)))
-    height = top + rows * (per_row + 6) + 30
+    height = top + 12 + rows * (per_row + 6) + 30
     totals = [sum(s[i] for s in series.values()) if stacked else max((s[i] for s in series.values()), default=0) for i in range(rows)]
     vmax = max([t for t in totals if t == t] + [1e-12])
     plot_w = width - left - right
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
            f'<text x="{left}" y="20" font-size="14" font-weight="bold">{escape(title)}</text>']
     for k, name in enumerate(series):
-        x = left + 260 + k * 120
+        x = width - right - (len(series) - k) * 120  # legend top right, clear of the title
         out.append(f'<rect x="{x}" y="9" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>'
                    f'<text x="{x + 14}" y="18" font-size="11">{escape(name)}</text>')
     for i, label in enumerate(labels):
-        y = top + i * (per_row + 6)
+        y = top + 12 + i * (per_row + 6)
         out.append(f'<text x="{left - 6}" y="{y + per_row - 3}" font-size="11" text-anchor="end">{escape(label[:28])}</text>')
         x = float(left)
         for k, (name, values) in enumerate(series.items()):
