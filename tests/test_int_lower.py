@@ -176,3 +176,12 @@ def test_fused_conv_add_relu_adds_the_residual_to_the_accumulator(target):
     want = np.clip(np.rint(real / np.float64(np.float32(S_Y))) + Z_Y, Z_Y, 127)
     got = np.rint(run_integer(g, target, {"x": x, "x2": x2})["y"] / np.float32(S_Y)) + Z_Y
     assert np.abs(got - want).max() <= 1 and np.mean(got == want) > 0.9
+
+
+def test_a_host_op_without_quantize_after_it_leaves_a_float_graph_output():
+    nodes, inits = quantized_input()
+    g = graph(nodes + [Node("softmax", "Softmax", ("x_f",), ("y",), {"axis": -1})], inits)
+    lowered = lower(g, load("generic"))
+    assert [n.op_type for n in lowered.nodes] == ["IntQuantize", "HostFloat"] and "out0_scale" not in lowered.nodes[1].attrs
+    y = run_integer(g, load("generic"), {"x": RNG.normal(size=(1, 2, 4, 4)).astype(np.float32)})["y"]
+    assert y.dtype == np.float32 and np.allclose(y.sum(axis=-1), 1, atol=1e-5)

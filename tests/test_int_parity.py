@@ -152,3 +152,30 @@ def test_fixed_point_target_is_within_one_lsb_of_the_float_target(tmp_path, name
     key = next(k for k, t in a.items() if t.int_name.startswith("y_"))  # the QuantizeLinear feeding output y
     diff = np.abs(a[key].codes.astype(int) - b[key].codes.astype(int))
     assert diff.max() <= 1 and diff.mean() < 0.05
+
+
+@pytest.mark.parametrize(
+    ("mode", "rounding", "max_lsb", "min_identical"),
+    [("float", "half_even", 1, 0.999), ("fixed_point", "half_away", 2, 0.75), ("shift", "half_up", 3, 0.5)],
+)
+def test_own_quantizer_output_runs_on_every_requantization_mode(tmp_path, mode, rounding, max_lsb, min_identical):
+    """quant.ptq's QDQ graph for a target runs on that target's arithmetic. A float target matches the
+    graph's fake-quant execution; fixed_point and shift targets stay near it (their ties and roundings
+    differ from float's at every layer of the 5-layer CNN)."""
+    from quant.executor import run
+    from quant.ptq import quantize
+
+    d = load("generic").model_dump(mode="json")
+    q = d["quantization"]
+    if mode == "shift":
+        q["weights"]["scale"] = q["activations"]["scale"] = "power_of_two"
+    q["requantization"] |= {"mode": mode, "rounding": rounding}
+    target = Target.model_validate(d)
+    onnx.save(MODELS["cnn"], tmp_path / "cnn.onnx")
+    float_graph = import_model(tmp_path / "cnn.onnx")
+    calib = [{"x": RNG.normal(size=(4, 3, 16, 16)).astype(np.float32)} for _ in range(4)]
+    qdq = quantize(float_graph, target.quantization, calib).graph
+    x = RNG.normal(size=(32, 3, 16, 16)).astype(np.float32)
+    s = output_scale(qdq)
+    diff = np.abs(np.rint(run_integer(qdq, target, {"x": x})["y"] / s) - np.rint(run(qdq, {"x": x})["y"] / s))
+    assert diff.max() <= max_lsb and np.mean(diff == 0) >= min_identical

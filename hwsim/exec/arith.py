@@ -9,8 +9,11 @@ Requantization modes (``quantization.requantization.mode``):
   SaturatingRoundingDoublingHighMul then RoundingDivideByPOT) unless ``double_rounding: false`` selects
   TFLITE_SINGLE_ROUNDING. ``(q, shift)`` come from QuantizeMultiplier of ``M`` computed in double;
   a ``multiplier_bits``-wide multiplier is rounded from the double once and shifted up to Q31.
+  The tie rules are gemmlowp's own (requantization.rounding is not used by this mode).
+  Requires a 32-bit accumulator (the C++ operates on int32).
 - ``shift``: ``M`` must be 2^-s exactly; ``acc / 2^s`` rounded by the target's tie rule
-  (half_up = ``(acc + 2^(s-1)) >> s``).
+  (half_up = ``(acc + 2^(s-1)) >> s``, Vitis DPU_ROUND / TI round_up). The MAC output shift must lie
+  in [shift_min, shift_max]; vector-unit rescales (Add, pools, Concat) may also shift left.
 
 The accumulator (``compute.mac_array.accumulator_bits``) saturates or wraps once, on the final sum
 including the bias (exact for wrap, which is modular; a saturating hardware accumulator that clips

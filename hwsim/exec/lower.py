@@ -24,8 +24,11 @@ from quant.ir import Graph, Node, TensorInfo, verify
 from quant.opset import MATMUL_LIKE
 from quant.rounding import quantize
 
+
 @dataclass
 class Lowering:
+    """The state of one lowering walk over a QDQ graph (in topological order)."""
+
     graph: Graph
     target: Any
     arith: Arith
@@ -166,7 +169,13 @@ class Lowering:
 
 def lower_with_codes(qdq_graph: Graph, target: Any) -> tuple[Graph, dict[str, tuple[str, QParams]]]:
     """The integer graph, and for each quantized float tensor of the QDQ graph its integer tensor."""
-    ctx = Lowering(qdq_graph, target, Arith.from_target(target))
+    arith = Arith.from_target(target)
+    if arith.requant == "fixed_point" and arith.acc_bits > 32:
+        raise LoweringError(
+            f"target '{target.name}': fixed_point requantization works on int32 accumulators, but "
+            f"compute.mac_array.accumulator_bits is {arith.acc_bits}; use 32 or requantization mode float/shift"
+        )
+    ctx = Lowering(qdq_graph, target, arith)
     return ctx.run(), dict(ctx.codes)
 
 

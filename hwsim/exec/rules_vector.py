@@ -55,7 +55,7 @@ def _pow2_exponent(scale: np.ndarray, where: str) -> np.ndarray:
     frac, exp = np.frexp(np.asarray(scale, np.float64))
     if np.any(frac != 0.5):
         raise LoweringError(f"{where}: scale {show(scale)} is not a power of two, but the target requantizes by shifts")
-    return (1 - exp).astype(np.int64)  # scale = 2^-n
+    return np.asarray(1 - exp, np.int64)  # scale = 2^-n
 
 
 @rule("Add")
@@ -93,7 +93,7 @@ def add(g: Group, ctx: Lowering) -> Lowered | None:
     else:
         na, nb = (_pow2_exponent(q.scale, g.where) for q in (qa, qb))
         n = np.maximum(na, nb)
-        attrs |= {"a_align": n - na, "b_align": n - nb}
+        attrs |= {"a_align": np.asarray(n - na), "b_align": np.asarray(n - nb)}
         attrs |= requant_params(np.ldexp(1.0, -n) / qy.s, f32(0), ctx.arith, g.where)
     return Lowered([ctx.node("IntAdd", [ctx.use(a), ctx.use(b)], [g.out], attrs, g.node.name)])
 
