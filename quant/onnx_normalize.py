@@ -184,7 +184,7 @@ def _axis_rule(node: Node, env: Env) -> Node:
     rank = len(env.shape(node, node.inputs[0]))
     if node.op_type == "Flatten":
         axis = int(node.attrs["axis"])
-        return _with(node, axis=axis + rank + 1 if axis < 0 else axis)
+        return _with(node, axis=axis + rank if axis < 0 else axis)  # Flatten axes run over [-r, r]
     out = _with(node, axis=_axis(node, int(node.attrs["axis"]), rank))
     return _drop_unused_outputs(out, env) if node.op_type == "LayerNormalization" else out
 

@@ -105,11 +105,6 @@ def params(cases: dict[str, Any]):
     return pytest.mark.parametrize("c", list(cases.values()), ids=list(cases))
 
 
-# A case the kernel passes but quant.onnx_normalize rewrites wrongly (reported; remove the mark when
-# fixed): Flatten axis=-1 is normalized to rank instead of rank - 1.
-IMPORTER_BUG = pytest.mark.xfail(reason="quant.onnx_normalize: Flatten negative axis", strict=False)
-
-
 # --- Conv, ConvTranspose -------------------------------------------------------------------------
 
 CONV = {
@@ -277,7 +272,7 @@ S = r(2, 3, 4, 5)
 SHAPE_OPS = {
     "flatten_axis0": case("Flatten", S, axis=0),
     "flatten_axis2": case("Flatten", S, axis=2),
-    "flatten_neg": pytest.param(case("Flatten", S, axis=-1), marks=IMPORTER_BUG),
+    "flatten_neg": case("Flatten", S, axis=-1),
     "reshape_zero_minus1": case("Reshape", S, i64(0, -1, 5)),
     "reshape_flat": case("Reshape", S, i64(-1)),
     "transpose_perm": case("Transpose", S, perm=[0, 2, 3, 1]),
