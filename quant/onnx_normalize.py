@@ -427,7 +427,8 @@ def _resize(node: Node, env: Env) -> Node:
         full = {a: d for a, d in enumerate(shape)}
         full.update(zip(given, _resize_sizes(node, shape, given, _ints(sizes))))
         # an unchanged symbolic (batch) axis is left out of ``axes``
-        full = {a: v for a, v in full.items() if not (isinstance(shape[a], str) and env.symbols.name(v) == shape[a])}
+        full = {a: v for a, v in full.items()
+                if not (isinstance(shape[a], str) and (a not in given or env.symbols.name(v) == shape[a]))}
         if any(not isinstance(v, int) or v < 0 for v in full.values()):
             raise ModelError(f"node '{node.name}' (Resize): output sizes {tuple(full.values())} are not static")
         attrs.update(axes=tuple(full), sizes=tuple(full.values()))

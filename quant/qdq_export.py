@@ -1,9 +1,18 @@
 """QDQ Graph -> ONNX ModelProto / file, loadable by onnxruntime and clean under onnx.checker.
 
+Every node is first written in the form its op has at the graph's opset
+(``quant.onnx_export_forms``: canonical attributes become constant inputs where the opset wants
+inputs, attributes the opset does not know are dropped when neutral). The constants this adds
+are initializers named ``{node}.{input}`` (``up.scales``); initializers no exported node reads
+(Clip bounds that became attributes before opset 11) are left out.
+
 Node attributes whose names start with ``_`` (``_fused_group``, ``_keep_float``) are hwsim's
 markers, unknown to ONNX op schemas: they are dropped from the attributes and kept readable in the
 node's ``doc_string`` (``hwsim: _fused_group=conv1``). A fused group needs no marker to be read
 back: it is a chain of ops with no QuantizeLinear between them.
+
+Inputs, outputs and every intermediate tensor with a known ``TensorInfo`` are declared (graph
+inputs/outputs and ``value_info``), so the full check also compares hwsim's shapes with ONNX's.
 """
 from __future__ import annotations
 
@@ -13,8 +22,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from quant.errors import ModelError
 from quant.ir import Graph, TensorInfo
+from quant.onnx_export_forms import export_nodes
+
 
 def _value_info(info: TensorInfo) -> onnx.ValueInfoProto:
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(info.dtype))
@@ -22,29 +32,16 @@ def _value_info(info: TensorInfo) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(info.name, elem, dims)
 
 
-def _attr(node_name: str, key: str, v):
-    if isinstance(v, np.ndarray):
-        return numpy_helper.from_array(v)
-    if isinstance(v, Graph):
-        raise ModelError(f"node '{node_name}': attribute '{key}' holds a subgraph, which QDQ export does not support")
-    if isinstance(v, tuple):
-        return list(v)
-    return v
-
-
 def to_onnx(graph: Graph, *, check: bool = True) -> onnx.ModelProto:
     """The QDQ (or float) graph as an ONNX model; ``check`` runs onnx.checker (full check)."""
-    nodes = []
-    for n in graph.nodes:
-        attrs = {k: _attr(n.name, k, v) for k, v in n.attrs.items() if not k.startswith("_")}
-        markers = [f"{k}={v}" for k, v in n.attrs.items() if k.startswith("_")]
-        node = helper.make_node(n.op_type, list(n.inputs), list(n.outputs), name=n.name, domain=n.domain or None, **attrs)
-        if markers:
-            node.doc_string = "hwsim: " + " ".join(markers)
-        nodes.append(node)
-    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in graph.initializers.items()]
+    nodes, added = export_nodes(graph)
+    read = {i for n in nodes for i in n.input} | set(graph.output_names)  # Clip bounds may have become attributes
+    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in {**graph.initializers, **added}.items() if k in read]
     outputs = [_value_info(graph.tensors.get(o.name, o)) for o in graph.outputs]
-    g = helper.make_graph(nodes, graph.name, [_value_info(i) for i in graph.inputs], outputs, inits)
+    declared = {*graph.input_names, *graph.output_names, *graph.initializers}
+    inner = [graph.tensors[o] for n in graph.nodes for o in n.outputs if o in graph.tensors and o not in declared]
+    g = helper.make_graph(nodes, graph.name, [_value_info(i) for i in graph.inputs], outputs, inits,
+                          value_info=[_value_info(t) for t in inner])
     domains = sorted({n.domain for n in graph.nodes if n.domain and n.domain not in ("", "ai.onnx")})
     opsets = [helper.make_opsetid("", graph.opset)] + [helper.make_opsetid(d, 1) for d in domains]
     ir = max(8, helper.find_min_ir_version_for(opsets))  # the oldest IR that holds the opset

@@ -112,9 +112,10 @@ def test_every_tile_fits_the_sram():
         assert len(layer.tiles) == layer.tiling.count > 1
 
 
-def test_weights_stay_resident_when_they_fit():
-    layer = compile(conv_graph(56, 56, 16, 16, 3, pad=1), make_target(sram=1 << 20)).layers[0]
-    assert layer.tiling.weights_resident or len(layer.tiles) == 1
+def test_weights_are_read_once_when_they_fit():
+    # 112x112 outputs x 32 channels of int32 accumulators cannot all be live: the pixels are cut.
+    layer = compile(conv_graph(112, 112, 16, 32, 3, pad=1), make_target()).layers[0]
+    assert len(layer.tiles) > 1
     assert sum(t.load_weight_bytes for t in layer.tiles) == layer.weight_bytes
 
 

@@ -25,7 +25,7 @@ def _program(*layers: Layer) -> Program:
     return Program("toy", "test", 1, layers)
 
 
-TWO_TILES = _program(_layer(0, [Tile(0, 100, 50, 200, 40, 1000), Tile(1, 0, 50, 200, 40, 1000)]))
+TWO_TILES = _program(_layer(0, [Tile(0, 100, 50, 200, 40, 1000, sram_out_bytes=300), Tile(1, 0, 50, 200, 40, 1000, sram_out_bytes=300)]))
 
 
 def _log(trace, blocks=("dma_in", "dma_out", "mac_array")):
@@ -39,8 +39,8 @@ def test_two_tiles_double_buffered_exact_event_log():
         (110, "dma_in", "end", "load_weights", 0),
         (110, "dma_in", "begin", "load_input", 0),
         (170, "dma_in", "end", "load_input", 0),
-        (170, "mac_array", "begin", "compute", 0),
         (170, "dma_in", "begin", "load_input", 1),       # next tile loads while tile 0 computes
+        (170, "mac_array", "begin", "compute", 0),
         (230, "dma_in", "end", "load_input", 1),
         (370, "mac_array", "end", "compute", 0),
         (370, "dma_out", "begin", "store", 0),
@@ -52,15 +52,19 @@ def test_two_tiles_double_buffered_exact_event_log():
     ]
 
 
-def test_two_tiles_single_buffered_serialize():
+def test_two_tiles_single_buffered_load_only_overlaps_the_previous_store():
     trace = run(TWO_TILES, make_target(double_buffered=False, **TARGET))
-    assert _log(trace)[-6:] == [
-        (420, "dma_in", "begin", "load_input", 1),       # waits for tile 0's store to free the buffer
-        (480, "dma_in", "end", "load_input", 1),
-        (480, "mac_array", "begin", "compute", 1),
-        (680, "mac_array", "end", "compute", 1),
-        (680, "dma_out", "begin", "store", 1),
-        (730, "dma_out", "end", "store", 1),
+    assert _log(trace)[4:] == [
+        (170, "mac_array", "begin", "compute", 0),
+        (370, "mac_array", "end", "compute", 0),
+        (370, "dma_out", "begin", "store", 0),
+        (370, "dma_in", "begin", "load_input", 1),       # the one input buffer is free again
+        (420, "dma_out", "end", "store", 0),
+        (470, "dma_in", "end", "load_input", 1),         # its data waited for the store on the DRAM bus
+        (470, "mac_array", "begin", "compute", 1),
+        (670, "mac_array", "end", "compute", 1),
+        (670, "dma_out", "begin", "store", 1),
+        (720, "dma_out", "end", "store", 1),
     ]
 
 
@@ -112,3 +116,9 @@ def test_resident_weights_are_held_until_the_layer_computes_its_last_tile():
     sram = [(e.t, e.phase, e.action, e.value) for e in trace.events if e.block == "sram" and e.action == "weights"]
     last_compute = max(e.t for e in trace.events if e.action == "compute")
     assert sram == [(0, "alloc", "weights", 64), (last_compute, "free", "weights", 64)]
+
+
+def test_a_tile_returns_its_input_buffer_after_compute_and_its_output_buffer_after_store():
+    trace = run(TWO_TILES, make_target(**TARGET))
+    tile0 = [(e.t, e.phase, e.value) for e in trace.events if e.block == "sram" and e.tile == 0]
+    assert tile0 == [(0, "alloc", 1000), (370, "free", 700), (420, "free", 300)]

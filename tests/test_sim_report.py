@@ -100,3 +100,16 @@ def test_host_layer_reports_why():
     report = simulate(qdq_conv_softmax_graph(), make_target()).report
     softmax = report.layers[-1]
     assert softmax.unit == "host" and "float_ops" in softmax.reason and softmax.mac_utilization == 0.0
+
+
+@pytest.mark.parametrize("builder,h", [("tiny_cnn", 32), ("mobilenet_v3_small", 64), ("resnet18", 64)])
+def test_zoo_networks_simulate_end_to_end(builder, h):
+    from quant import zoo
+    from quant.onnx_import import import_model
+
+    target = make_target()
+    report = simulate(import_model(getattr(zoo, builder)(h=h)), target).report
+    assert sum(layer.cycles for layer in report.layers) == report.total_cycles
+    assert report.peak_sram_bytes <= target.memory.sram.size_bytes
+    assert all(layer.compute_cycles > 0 for layer in report.layers)
+    assert report.layers[0].dram_bytes_read >= 3 * h * h  # the int8 input image comes from DRAM
