@@ -60,8 +60,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     _check_out_file(out, args.force)
-    graph = _import(args.model, args)
     target = load(args.target)
+    graph = _import(args.model, args)
     ds = load_npz(args.data, graph)
     result = quantize(graph, target.quantization, ds.batches(64), load_qconfig(args.config) if args.config else QConfig())
     _write_atomic(out, to_onnx(result.graph).SerializeToString())
@@ -106,8 +106,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_writable(out, force=args.force)
-    graph = _import(args.model, args)
     target = load(args.target)
+    graph = _import(args.model, args)
     result = simulate(graph, target, batch=args.batch)
     report = result.report.model_dump(mode="json")
     if args.data:
@@ -148,7 +148,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     check_writable(out, force=args.force)
     if args.model is not None and args.data is None:
         raise HwsimError("deploy: --data calib.npz is required with a model (the bundled example brings its own)")
-    d = deploy(args.model, args.target, args.data, args.eval, args.config, sensitivity=args.sensitivity, progress=_progress(args))
+    d = deploy(args.model, args.target, args.data, args.eval, args.config, sensitivity=args.sensitivity,
+               input_shapes=_input_shapes(args.input_shape), progress=_progress(args))
     files = {"report.json": d.report.to_json(), "report.md": markdown.render(d.report), "report.html": html.render(d.report),
              "trace.json": json.dumps(d.sim.chrome_trace(d.target), sort_keys=True) + "\n"}
     write_report_dir(out, files, force=args.force)

@@ -22,18 +22,21 @@ class Dataset:
     path: str
     inputs: Mapping[str, np.ndarray]  # model input name -> array, batch first
     labels: np.ndarray | None
+    fixed_batch: int | None = None  # the model's batch dimension when it is not symbolic
 
     @property
     def size(self) -> int:
         return len(next(iter(self.inputs.values())))
 
     def batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-        for start in range(0, self.size, batch_size):
-            yield {k: v[start : start + batch_size] for k, v in self.inputs.items()}
+        """Batches of ``batch_size`` samples, or of the model's fixed batch (a short remainder is dropped)."""
+        step = self.fixed_batch or batch_size
+        for start in range(0, self.size, step):
+            yield {k: v[start : start + step] for k, v in self.inputs.items()}
 
     def head(self, n: int) -> Dataset:
         labels = None if self.labels is None else self.labels[:n]
-        return Dataset(self.path, {k: v[:n] for k, v in self.inputs.items()}, labels)
+        return Dataset(self.path, {k: v[:n] for k, v in self.inputs.items()}, labels, self.fixed_batch)
 
 
 def load_npz(path: str | Path, graph: Graph) -> Dataset:
@@ -76,4 +79,12 @@ def load_npz(path: str | Path, graph: Graph) -> Dataset:
     if labels is not None:
         if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != sizes.pop():
             raise DataError(f"{p}: 'y' must be 1-D integer class labels, one per sample (got {labels.dtype} {labels.shape})")
-    return Dataset(str(p), inputs, labels)
+    lead = graph.inputs[0].shape[0] if graph.inputs and graph.inputs[0].shape else None
+    fixed = lead if isinstance(lead, int) and lead > 0 else None
+    if fixed and len(next(iter(inputs.values()))) < fixed:
+        raise DataError(f"{p}: the model's batch is fixed at {fixed} but the file has fewer samples")
+    if fixed:  # whole batches only
+        keep = len(next(iter(inputs.values()))) // fixed * fixed
+        inputs = {k: v[:keep] for k, v in inputs.items()}
+        labels = None if labels is None else labels[:keep]
+    return Dataset(str(p), inputs, labels, fixed)

@@ -109,6 +109,7 @@ def deploy(
     config: str | Path | None = None,
     *,
     sensitivity: bool = False,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
     progress: Progress | None = None,
 ) -> Deployment:
     """Deploy ``model`` (default: the bundled digits classifier) on ``target`` and report everything."""
@@ -122,8 +123,8 @@ def deploy(
 
         raise DataError("no calibration data: pass --data calib.npz (one array per model input, batch first)")
     say("import")
-    graph = import_model(model)
     tgt = load(target)
+    graph = import_model(model, input_shapes=input_shapes)
     qconfig = load_qconfig(config) if config else QConfig()
     calib = load_npz(data, graph)
     evalset = load_npz(eval_data, graph) if eval_data else calib
