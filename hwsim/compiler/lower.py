@@ -22,6 +22,11 @@ consumers (no DRAM write, no DRAM read) when every consumer is an accelerator la
 graph output, every layer it stays alive across can still be tiled in what SRAM is left, and the
 estimated time of those layers goes down. The bytes stay allocated from the producer's start to the
 last consumer's last compute.
+
+Not modelled (yet): further on-chip levels (``memory.shared``: whatever misses the local SRAM goes to
+DRAM), SRAM bank conflicts and ``sram.bytes_per_cycle`` (compute reads SRAM at whatever rate it
+needs), a lookup-table activation's table load (it costs one element operation per output), and
+small constant operands of vector ops (scalars, per-channel parameters of a standalone BN).
 """
 from __future__ import annotations
 
@@ -36,8 +41,8 @@ from hwsim.compiler.tiling import (
     GemmOperands, HostOperands, StreamOperands, TileEnv, gemm_tiles, host_tiles, plan_gemm, plan_host,
     plan_stream, stream_tiles,
 )
-from hwsim.cost.systolic import GemmShape
 from hwsim.compiler.workload import Footprint, GemmWork, StreamWork, Work, work_of
+from hwsim.cost.systolic import GemmShape
 from hwsim.target import Target
 from quant.ir import Graph
 
@@ -94,39 +99,42 @@ def assign_unit(group: Group, work: Work, target: Target) -> tuple[Unit, str]:
     return Unit.VECTOR, "vector op"
 
 
-def spec(group: Group, view: GraphView, target: Target) -> LayerSpec:
-    head = group.head
-    work = work_of(head, view)
-    outputs = tuple(o for o in group.tail.outputs if o)
-    output_bytes = sum(view.nbytes(o, group.tail.name) for o in group.tail.node.outputs if o)
-    m_total = work.m * work.n_total if isinstance(work, GemmWork) else work.m
-    out_numel = sum(view.numel(o, group.tail.name) for o in group.tail.node.outputs if o)
+def _with_output(work: Work, group: Group, view: GraphView) -> Work:
+    """The head's work, writing the group's (tail's) output in its stored element type."""
+    tail = group.tail
+    out_bytes = sum(view.nbytes(o, tail.name) for o in tail.node.outputs if o)
     if isinstance(work, GemmWork):
-        work = dataclasses.replace(work, out_elem_bytes=max(1, output_bytes // max(1, out_numel)))
-    else:
-        work = dataclasses.replace(work, out_bytes_per_m=output_bytes / work.m)
-    sides, chain = [], set(head.outputs)
+        numel = sum(view.numel(o, tail.name) for o in tail.node.outputs if o)
+        return dataclasses.replace(work, out_elem_bytes=max(1, out_bytes // max(1, numel)))
+    return dataclasses.replace(work, out_bytes_per_m=out_bytes / work.m)
+
+
+def _side_inputs(group: Group, view: GraphView, work: Work) -> tuple[Footprint, ...]:
+    """Activations the fused tail ops read besides the chain (a residual Add's other input)."""
+    per_output = work.m * work.n_total if isinstance(work, GemmWork) else work.m
+    out_numel = sum(view.numel(o, group.tail.name) for o in group.tail.node.outputs if o)
+    sides, chain = [], set(group.head.outputs)
     for op in group.ops[1:]:
         for name, s in zip(op.node.inputs, op.inputs):
             if name and s not in chain and s not in view.constants:
                 whole = view.numel(name, op.name) < out_numel
-                sides.append(Footprint(s, view.nbytes(name, op.name), m_total, whole=whole))
+                sides.append(Footprint(s, view.nbytes(name, op.name), per_output, whole=whole))
         chain.update(op.outputs)
+    return tuple(sides)
+
+
+def spec(group: Group, view: GraphView, target: Target) -> LayerSpec:
+    work = _with_output(work_of(group.head, view), group, view)
+    sides = _side_inputs(group, view, work)
     unit, reason = assign_unit(group, work, target)
-    weight_bytes = 0
-    if isinstance(work, GemmWork) and work.b_tensor in view.constants:
-        weight_bytes = work.b_bytes + work.bias_bytes
-    acts = [work.a.tensor] if isinstance(work, GemmWork) else [f.tensor for f in work.inputs]
-    if isinstance(work, GemmWork) and work.b_tensor not in view.constants:
-        acts.append(work.b_tensor)
-    acts += [s.tensor for s in sides]
-    activations = tuple(dict.fromkeys(acts))
-    sizes = {work.a.tensor: work.a.total_bytes} if isinstance(work, GemmWork) else {f.tensor: f.total_bytes for f in work.inputs}
-    if isinstance(work, GemmWork):
-        sizes.setdefault(work.b_tensor, work.b_bytes)
-    sizes.update({s.tensor: s.total_bytes for s in sides})
-    return LayerSpec(group, unit, reason, work, tuple(sides), outputs, output_bytes, weight_bytes,
-                     activations, sum(sizes[a] for a in activations))
+    reads = {**work.activation_reads(view.constants), **{s.tensor: s.total_bytes for s in sides}}
+    return LayerSpec(
+        group=group, unit=unit, reason=reason, work=work, sides=sides,
+        outputs=tuple(o for o in group.tail.outputs if o),
+        output_bytes=sum(view.nbytes(o, group.tail.name) for o in group.tail.node.outputs if o),
+        weight_bytes=work.weight_bytes(view.constants),
+        activations=tuple(reads), activation_bytes=sum(reads.values()),
+    )
 
 
 class _Planner:
@@ -214,7 +222,6 @@ def compile(graph: Graph, target: Target, *, batch: int = 1) -> Program:
         mine = on_chip & frozenset(sp.activations + sp.outputs)
         ops = sp.operands(mine)
         tiles: tuple[Tile, ...] = PLANNERS[type(ops)][1](ops, sp.unit, env, tiling)
-        hold = tiling.working_set_bytes - env.buffers * (tiles[0].sram_bytes if tiles else 0)
         kept = len(sp.outputs) == 1 and sp.outputs[0] in on_chip
         work = sp.work
         layers.append(Layer(
@@ -238,7 +245,7 @@ def compile(graph: Graph, target: Target, *, batch: int = 1) -> Program:
             weight_bytes=sp.weight_bytes,
             output_bytes=sp.output_bytes,
             depends_on=tuple(sorted({producer[a] for a in sp.activations if a in producer})),
-            hold_bytes=max(0, hold),
+            hold_bytes=ops.held(tiling),
             keep_bytes=sp.output_bytes if kept else 0,
             frees=tuple(sorted({producer[a] for a in sp.activations if a in on_chip and last_reader[a] == i})),
             tiling=tiling,

@@ -29,8 +29,10 @@ class Unit(str, enum.Enum):
 class Tile:
     """One step of a layer: load (weights, then activations), compute on the layer's unit, store.
 
-    Byte counts are DRAM traffic (0 when the data is already on chip); ``sram_bytes`` is the buffer
-    space the tile holds from the start of its load to the end of its store.
+    Byte counts are DRAM traffic (0 when the data is already on chip). ``sram_bytes`` is the buffer
+    space the tile takes when its load starts; the ``sram_out_bytes`` of it that hold the output
+    (accumulators) are kept until its store ends, the rest (input, weight and residual slices) is
+    returned when its compute ends.
     """
 
     index: int
@@ -40,6 +42,7 @@ class Tile:
     store_bytes: int
     sram_bytes: int
     macs: int = 0
+    sram_out_bytes: int = 0
 
 
 Order = Literal["m_outer", "n_outer"]

@@ -2,11 +2,14 @@
 
 Policy (one search per layer, the same for every op):
 
-* GEMM layers tile (m, n, k). Candidate sizes split each dimension into 1, 2, 3, 4, 6, 8, ... parts,
-  rounded up to the array's fold size along that dimension (rows/cols for the dims the dataflow
-  folds, 1 for the streamed one), so tiling never adds folds; only cutting the streamed dimension
-  adds fill/drain, and the search charges it. K is cut only when no full-K tile fits (partial sums
-  then stay in the accumulators across the k loop). A grouped/depthwise GEMM tiles whole groups.
+* GEMM layers tile (m, n, k), k innermost (partial sums stay in the accumulators across the k
+  loop). Candidate sizes split each dimension into 1, 2, 3, 4, 6, 8, ... parts, rounded up to the
+  array's fold size along that dimension (rows/cols for the two dims the dataflow folds), so
+  cutting them adds no fold. The dimension the dataflow *streams* (K for output-stationary, M for
+  weight-stationary, N for input-stationary) is kept whole, because every piece of it re-pays the
+  fill and drain of every fold; only when nothing fits is it cut, to the largest piece that fits
+  (typically M under weight-stationary, whose M x N accumulators must stay live). A grouped or
+  depthwise GEMM tiles whole groups and never cuts K.
 * Working set of a tile: input slice (with its halo rows) + weight slice + residual slice +
   accumulators (``accumulator_bits`` per output in SRAM, or the output tile in SRAM when the target
   has a separate accumulator memory), times 2 when double-buffered; plus the whole weight tensor
@@ -43,7 +46,7 @@ from hwsim.cost.vector import vector_cost
 from hwsim.target import Target
 
 OVERLAP_LOSS = 0.25  # share of the smaller of compute and DMA that double buffering fails to hide
-TOLERANCE = 0.01  # estimates this close count as equal; then fewer, larger tiles win
+TOLERANCE = 0.01  # estimates this close count as equal; then less traffic, then fewer tiles win
 PARTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 512, 1024)
 
 
@@ -128,6 +131,10 @@ class GemmOperands:
     def w_bytes(self) -> int:
         return 0 if self.b_on_chip else self.work.b_bytes + self.work.bias_bytes
 
+    def held(self, t: Tiling) -> int:
+        """SRAM held for the whole layer (resident weights)."""
+        return self.w_bytes if t.weights_resident else 0
+
     def a_slice(self, m: int, n: int, k: int) -> int:
         w = self.work
         if self.a_on_chip:
@@ -135,11 +142,12 @@ class GemmOperands:
         frac = (n, w.n_total) if w.groups > 1 else (k, w.k)
         return _share(w.a.bytes_for(m), *frac)
 
-    def w_slice(self, n: int, k: int) -> int:
+    def w_slice(self, n: int, k: int, bias: bool = True) -> int:
+        """Weight bytes of an (n, k) slice; the bias comes with the first k slice only."""
         w = self.work
         if self.b_on_chip:
             return 0
-        return _share(w.b_bytes, k * n, w.k * w.n_total) + _share(w.bias_bytes, n, w.n_total)
+        return _share(w.b_bytes, k * n, w.k * w.n_total) + (_share(w.bias_bytes, n, w.n_total) if bias else 0)
 
     def side_slice(self, m: int, n: int) -> int:
         return sum(s.bytes_for(m * n) for s, chip in zip(self.sides, self.sides_on_chip) if not chip)
@@ -279,11 +287,11 @@ def gemm_tiles(ops: GemmOperands, unit: Unit, env: TileEnv, t: Tiling) -> tuple[
         if t.weights_resident:
             load_w = ops.w_bytes if i == 0 else 0
         else:
-            load_w = ops.w_slice(n, k) if w_key != prev_w else 0
+            load_w = ops.w_slice(n, k, bias=ki == 0) if w_key != prev_w else 0
         prev_a, prev_w = a_key, w_key
         side = ops.side_slice(m, n) if ki == 0 else 0
         store = ops.out_slice(m, n) if ki == nk - 1 else 0
-        tiles.append(Tile(i, load_w, load_a + side, cost(m, n, k), store, sram, m * n * k))
+        tiles.append(Tile(i, load_w, load_a + side, cost(m, n, k), store, sram, m * n * k, acc))
     return tuple(tiles)
 
 
@@ -303,6 +311,10 @@ class StreamOperands:
     @property
     def whole_bytes(self) -> int:
         return sum(f.total_bytes for f, c in zip(self.work.inputs, self.inputs_on_chip) if not c and f.whole)
+
+    def held(self, t: Tiling) -> int:
+        """SRAM held for the whole layer (broadcast inputs, read once)."""
+        return self.whole_bytes
 
     def in_slice(self, m: int) -> int:
         return sum(f.bytes_for(m) for f in self.streamed())
@@ -335,12 +347,13 @@ def plan_stream(ops: StreamOperands, unit: Unit, env: TileEnv, budget: int) -> T
 
 def stream_tiles(ops: StreamOperands, unit: Unit, env: TileEnv, t: Tiling) -> tuple[Tile, ...]:
     work = ops.work
-    sram = ops.in_slice(t.m) + math.ceil(t.m * work.out_bytes_per_m)
+    out = math.ceil(t.m * work.out_bytes_per_m)
+    sram = ops.in_slice(t.m) + out
     tiles = []
     for i in range(t.count):
         m = min(t.m, work.m - i * t.m)
         load = ops.in_slice(m) + (ops.whole_bytes if i == 0 else 0)
-        tiles.append(Tile(i, 0, load, _vector_cycles(env, m * work.ops_per_m), ops.out_slice(m), sram))
+        tiles.append(Tile(i, 0, load, _vector_cycles(env, m * work.ops_per_m), ops.out_slice(m), sram, 0, out))
     return tuple(tiles)
 
 
@@ -351,6 +364,9 @@ class HostOperands:
     input_bytes: int
     output_bytes: int
     weight_bytes: int
+
+    def held(self, t: Tiling) -> int:
+        return 0  # the host computes from its own memory
 
 
 def plan_host(ops: HostOperands, unit: Unit, env: TileEnv, budget: int) -> Tiling:

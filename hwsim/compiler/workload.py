@@ -77,6 +77,16 @@ class GemmWork:
     def flops(self) -> int:
         return 2 * self.macs
 
+    def activation_reads(self, constants: frozenset[str]) -> dict[str, int]:
+        """Activation tensors read (storage name -> bytes): the input, and B when it is not a weight."""
+        reads = {self.a.tensor: self.a.total_bytes}
+        if self.b_tensor not in constants:
+            reads.setdefault(self.b_tensor, self.b_bytes)
+        return reads
+
+    def weight_bytes(self, constants: frozenset[str]) -> int:
+        return self.b_bytes + self.bias_bytes if self.b_tensor in constants else 0
+
 
 @dataclass(frozen=True)
 class StreamWork:
@@ -99,6 +109,12 @@ class StreamWork:
     @property
     def flops(self) -> int:
         return self.elements * self.flops_per_op
+
+    def activation_reads(self, constants: frozenset[str]) -> dict[str, int]:
+        return {f.tensor: f.total_bytes for f in self.inputs}
+
+    def weight_bytes(self, constants: frozenset[str]) -> int:
+        return 0
 
 
 Work = GemmWork | StreamWork

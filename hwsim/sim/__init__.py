@@ -1,8 +1,15 @@
 """Simulate a graph on a target: compile, run the simpy engine, summarize.
 
-``simulate(graph, target, *, batch=1) -> SimResult`` is the entry point; ``SimResult`` holds the
-``SimReport`` (data), the ``Trace`` (events) and the ``Program`` (what was simulated);
-``chrome_trace(result.trace, target, result.program)`` gives the Perfetto/Chrome trace dict.
+API:
+
+* ``simulate(graph, target, *, batch=1) -> SimResult``: compile (``hwsim.compiler.compile``) and run.
+* ``simulate_program(program, target) -> SimResult``: run an already compiled ``Program``.
+* ``run(program, target, trace=None) -> Trace``: the engine alone (events only).
+* ``build_report(program, trace, target) -> SimReport``: the pure summary of a run.
+* ``chrome_trace(trace, target, program=None) -> dict``: Trace Event Format, for ``trace.json``.
+
+``SimResult`` holds the ``SimReport`` (data), the ``Trace`` (events) and the ``Program`` (what ran).
+Nothing here prints or writes files.
 """
 from __future__ import annotations
 

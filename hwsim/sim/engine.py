@@ -1,8 +1,11 @@
 """Run a ``Program`` in simpy: tiles flow load -> compute -> store through the target's blocks.
 
-* One dispatcher walks the layers in program order and starts one process per tile, holding a
-  *slot*: ``2`` slots when the SRAM is double-buffered (the next tile loads while this one
-  computes, the previous one stores), ``1`` otherwise (load, compute and store serialize).
+* One dispatcher walks the layers in program order and starts one process per tile. Buffers are
+  ping-pong pairs when the SRAM is double-buffered, single otherwise: a tile takes an *input
+  buffer* (a ``Resource`` of 2 or 1) from its load to the end of its compute, and an *output
+  buffer* from the start of its compute to the end of its store. Double-buffered, tile i+1 loads
+  while tile i computes and tile i-1 stores; single-buffered, a load can only overlap the previous
+  tile's store.
 * A tile takes its buffer bytes from the SRAM container, loads its weight slice once the previous
   tile's loads are done (DMA descriptors run in program order; a layer's first weight load may start
   before its producers finish: weight prefetch), waits for its producer layers to finish
@@ -42,7 +45,9 @@ class Machine:
         self.dma_out = DmaEngine(env, "dma_out", self.dram, trace)
         self.units = {u: ComputeUnit(env, u.value, trace) for u in Unit}
         self.sram = Sram(env, mem.sram.size_bytes, trace)
-        self.slots = simpy.Resource(env, capacity=2 if mem.sram.double_buffered else 1)
+        buffers = 2 if mem.sram.double_buffered else 1
+        self.in_buffers = simpy.Resource(env, capacity=buffers)
+        self.out_buffers = simpy.Resource(env, capacity=buffers)
         self.tiles_done = 0
 
 
@@ -58,7 +63,7 @@ class _Progress:
             self.done.succeed()
 
 
-def _tile(m: Machine, layer: Layer, tile: Tile, slot, ready, prev: tuple, mine: tuple, progress: _Progress) -> Generator:
+def _tile(m: Machine, layer: Layer, tile: Tile, in_buffer, ready, prev: tuple, mine: tuple, progress: _Progress) -> Generator:
     prev_loaded, prev_compute = prev
     loaded, computed = mine
     env, li, ti = m.env, layer.index, tile.index
@@ -73,11 +78,14 @@ def _tile(m: Machine, layer: Layer, tile: Tile, slot, ready, prev: tuple, mine: 
     yield from m.dma_in.transfer(tile.load_input_bytes, "load_input", li, ti)
     loaded.succeed()
     yield prev_compute
-    yield from m.units[layer.unit].run(tile.compute_cycles, li, ti)
-    computed.succeed()
-    yield from m.dma_out.transfer(tile.store_bytes, "store", li, ti)
-    m.sram.free(tile.sram_bytes, "tile", li, ti)
-    m.slots.release(slot)
+    with m.out_buffers.request() as out_buffer:
+        yield out_buffer
+        yield from m.units[layer.unit].run(tile.compute_cycles, li, ti)
+        computed.succeed()
+        m.sram.free(tile.sram_bytes - tile.sram_out_bytes, "tile", li, ti)
+        m.in_buffers.release(in_buffer)
+        yield from m.dma_out.transfer(tile.store_bytes, "store", li, ti)
+        m.sram.free(tile.sram_out_bytes, "tile", li, ti)
     m.tiles_done += 1
     progress.stored()
 
@@ -97,10 +105,10 @@ def _dispatch(m: Machine, program: Program) -> Generator:
         deps = [progress[d].done for d in layer.depends_on]
         ready = None if not deps else deps[0] if len(deps) == 1 else env.all_of(deps)
         for tile in layer.tiles:
-            slot = m.slots.request()
-            yield slot
+            in_buffer = m.in_buffers.request()
+            yield in_buffer
             mine = (env.event(), env.event())  # loaded, computed
-            env.process(_tile(m, layer, tile, slot, ready, prev, mine, progress[layer.index]))
+            env.process(_tile(m, layer, tile, in_buffer, ready, prev, mine, progress[layer.index]))
             prev = mine
         env.process(_release(m, layer, program, prev[1]))
 

@@ -85,6 +85,8 @@ class SimReport(_Model):
     dram_bytes_read: Annotated[int, Field(description="Bytes read from DRAM in total.")]
     dram_bytes_written: Annotated[int, Field(description="Bytes written to DRAM in total.")]
     weight_bytes: Annotated[int, Field(description="Bytes of all weights and biases as stored.")]
+    outputs_kept_on_chip: Annotated[int, Field(description="Layers whose output stayed in SRAM for its consumers.")]
+    bytes_kept_on_chip: Annotated[int, Field(description="Bytes of those outputs: each spared a DRAM write and its reads.")]
     units: Annotated[list[UnitReport], Field(description="Busy time of each block.")]
     layers: Annotated[list[LayerReport], Field(description="Per layer, in execution order.")]
 
@@ -141,5 +143,7 @@ def build_report(program: Program, trace: Trace, target: Target) -> SimReport:
         mac_utilization=_f(macs / (peak_macs * total)) if total else 0.0,
         peak_sram_bytes=peak, sram_size_bytes=target.memory.sram.size_bytes,
         dram_bytes_read=read, dram_bytes_written=written, weight_bytes=program.weight_bytes,
+        outputs_kept_on_chip=sum(1 for layer in program.layers if layer.output_on_chip),
+        bytes_kept_on_chip=sum(layer.keep_bytes for layer in program.layers),
         units=units, layers=layers,
     )
