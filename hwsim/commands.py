@@ -41,14 +41,40 @@ def _progress(args: argparse.Namespace):
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """Write next to ``path`` and rename into place, so a failure never leaves a half-written file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError as e:
+        raise HwsimError(f"{path}: cannot write ({e.strerror}); choose another -o") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _check_out_file(path: Path, force: bool) -> None:
+    if path.is_dir():
+        raise HwsimError(f"{path}: is a directory; give a file name to -o")
+    if not path.parent.is_dir():
+        raise HwsimError(f"{path}: folder {path.parent} does not exist; create it or choose another -o")
     if path.exists() and not force:
         raise HwsimError(f"{path}: already exists; choose another -o or pass --force to replace it")
+
+
+def _is_quantized(graph) -> bool:
+    return any(n.op_type == "QuantizeLinear" for n in graph.nodes)
+
+
+def _violations(graph, target) -> list[str]:
+    """The target's rules an imported QDQ model breaks, each as one line."""
+    from hwsim.exec import check_constraints
+
+    return [str(v) for v in check_constraints(graph, target.quantization)]
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(f"hwsim: warning: {line}", file=sys.stderr)
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -79,14 +105,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_out_file(out, args.force)
     graph = _import(args.model, args)
     ds = load_npz(args.data, graph)
-    quantized = any(n.op_type == "QuantizeLinear" for n in graph.nodes)
+    quantized = _is_quantized(graph)
     if quantized and args.target:
         from hwsim.exec import run_integer
         from hwsim.target import load
 
         target = load(args.target)
+        _warn(_violations(graph, target))
         runner, how = (lambda f: run_integer(graph, target, f)), f"integer on {target.name}"
     else:
+        if args.target:
+            _warn([f"{args.model} has no QuantizeLinear nodes: --target is ignored and the model runs in float"])
         runner, how = (lambda f: run(graph, f)), "float (fake-quant)" if quantized else "float"
     outs: dict[str, list[np.ndarray]] = {}
     for batch in ds.batches(64):
@@ -108,8 +137,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     check_writable(out, force=args.force)
     target = load(args.target)
     graph = _import(args.model, args)
+    if args.data and not _is_quantized(graph):
+        raise HwsimError(f"{args.model}: --data needs a quantized (QDQ) model to run in integers; "
+                         "run `hwsim quantize` first, or use `hwsim deploy`")
+    violations = _violations(graph, target) if _is_quantized(graph) else []
+    _warn(violations)
     result = simulate(graph, target, batch=args.batch)
     report = result.report.model_dump(mode="json")
+    report["violations"] = violations
     if args.data:
         report["accuracy"] = _fidelity(graph, target, args.data)
     files = {"report.json": json.dumps(report, sort_keys=True, indent=1) + "\n",

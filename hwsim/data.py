@@ -68,17 +68,31 @@ def load_npz(path: str | Path, graph: Graph) -> Dataset:
         want = info.shape
         if a.ndim != len(want) or any(isinstance(w, int) and w > 0 and w != g for w, g in zip(want[1:], a.shape[1:])):
             raise DataError(f"{p}: array '{info.name}' has shape {a.shape}, the model expects {tuple(want)} (batch first)")
+        if a.dtype.kind not in "biuf":
+            raise DataError(f"{p}: array '{info.name}' has dtype {a.dtype}; the model expects numbers ({info.dtype})")
+        want_dtype = np.dtype(info.dtype)
+        if want_dtype.kind in "iu" and a.dtype.kind == "f" and not np.array_equal(a, np.round(a)):
+            raise DataError(f"{p}: array '{info.name}' holds fractions but the model input is {want_dtype}")
+        if want_dtype.kind in "iu":
+            lo, hi = np.iinfo(want_dtype).min, np.iinfo(want_dtype).max
+            if a.size and (a.min() < lo or a.max() > hi):
+                raise DataError(f"{p}: array '{info.name}' has values outside {want_dtype}'s range [{lo}, {hi}]")
+        with np.errstate(over="ignore"):  # values past float32's range become inf, reported just below
+            a = a.astype(want_dtype, copy=False)
         if a.dtype.kind == "f":
             bad = int(a.size - np.count_nonzero(np.isfinite(a)))
             if bad:
-                raise DataError(f"{p}: array '{info.name}' has {bad} NaN/Inf values; clean or drop those samples")
-        inputs[info.name] = a.astype(info.dtype, copy=False)
+                raise DataError(f"{p}: array '{info.name}' has {bad} NaN/Inf values (after conversion to {want_dtype}); "
+                                "clean or drop those samples")
+        inputs[info.name] = a
         sizes.add(len(a))
     if len(sizes) > 1:
         raise DataError(f"{p}: input arrays have different numbers of samples {sorted(sizes)}")
     if labels is not None:
         if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != sizes.pop():
             raise DataError(f"{p}: 'y' must be 1-D integer class labels, one per sample (got {labels.dtype} {labels.shape})")
+        if len(labels) and labels.min() < 0:
+            raise DataError(f"{p}: 'y' has negative class labels (min {labels.min()}); labels are class indices from 0")
     lead = graph.inputs[0].shape[0] if graph.inputs and graph.inputs[0].shape else None
     fixed = lead if isinstance(lead, int) and lead > 0 else None
     if fixed and len(next(iter(inputs.values()))) < fixed:

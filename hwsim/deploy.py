@@ -27,6 +27,7 @@ from quant.qconfig import QConfig, load_qconfig
 EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "digits"
 DEFAULT_TARGET = "generic"
 BATCH = 64
+GRAPH_OUTPUT_SUFFIX = "_QuantizeLinear_Input"
 
 Progress = Callable[[str], None]
 
@@ -58,6 +59,11 @@ def _accuracy(graph: Graph, qdq: Graph, target: Target, ds: Dataset) -> Accuracy
                   integer_sqnr_db=finite_or_none(sqnr_db(float_out, int_out)))
     if ds.labels is None:
         return Accuracy(metric="fidelity", **common)
+    classes = int(np.prod(float_out.shape[1:]))
+    if ds.labels.max() >= classes:
+        from quant.errors import DataError
+
+        raise DataError(f"{ds.path}: 'y' has class label {ds.labels.max()} but the model has {classes} outputs per sample")
     acc = lambda out: round(float(np.mean(top1(out) == ds.labels)), 6)  # noqa: E731
     return Accuracy(metric="top1", float_top1=acc(float_out), fake_quant_top1=acc(fq_out), integer_top1=acc(int_out), **common)
 
@@ -67,13 +73,16 @@ def _layer_sqnr(result: QuantResult, target: Target, ds: Dataset) -> list[LayerS
     feeds = next(ds.head(BATCH).batches(BATCH))
     codes = run_integer_codes(result.graph, target, feeds)
     prepared = result.prepared
-    names = [n for n in codes if n in prepared.tensors or n in prepared.input_names]
-    ref = run(prepared, feeds, fetch=names)
+    # insert_qdq renames a graph output's producer tensor to "<output>_QuantizeLinear_Input"
+    float_name = {n: n.removesuffix(GRAPH_OUTPUT_SUFFIX) if n.endswith(GRAPH_OUTPUT_SUFFIX) else n for n in codes}
+    names = [n for n in codes if float_name[n] in prepared.tensors or float_name[n] in prepared.input_names]
+    ref = run(prepared, feeds, fetch=[float_name[n] for n in names])
     producer = prepared.producers()
     rows = []
     for n in names:
-        node = producer[n].name if n in producer else "(input)"
-        rows.append(LayerSqnr(tensor=n, node=node, sqnr_db=finite_or_none(sqnr_db(ref[n], codes[n].dequantize()))))
+        f = float_name[n]
+        node = producer[f].name if f in producer else "(input)"
+        rows.append(LayerSqnr(tensor=f, node=node, sqnr_db=finite_or_none(sqnr_db(ref[f], codes[n].dequantize()))))
     return rows
 
 
@@ -142,7 +151,7 @@ def deploy(
         sens = _sensitivity(graph, tgt, calib, evalset, qconfig)
     r = sim.report
     host = [f"{lay.name} ({lay.op_type}): {lay.reason}" for lay in r.layers if lay.unit == "host"]
-    warnings = [str(v) for v in violations]
+    warnings = [*result.warnings, *(str(v) for v in violations)]
     if accuracy.integer_top1 is not None and accuracy.float_top1 is not None and accuracy.float_top1 - accuracy.integer_top1 > 0.01:
         warnings.append(f"integer top-1 is {100 * (accuracy.float_top1 - accuracy.integer_top1):.1f} points below float")
     target_path = find(target)

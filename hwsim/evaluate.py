@@ -30,5 +30,9 @@ def collect(run: Runner, batches: Iterable[Mapping[str, np.ndarray]]) -> np.ndar
 
 
 def finite_or_none(x: float) -> float | None:
-    """JSON has no infinity: an exact match is reported as None (and rendered as 'exact')."""
-    return None if not np.isfinite(x) else round(float(x), 4)
+    """JSON has no infinity: an exact match (+inf dB) is None, rendered 'exact'; -inf (a zero signal) is -999."""
+    if np.isnan(x):
+        raise ValueError("SQNR is NaN: the outputs contain NaN")
+    if x == float("inf"):
+        return None
+    return round(float(max(x, -999.0)), 4)

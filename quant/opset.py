@@ -29,3 +29,8 @@ IMPORT_ONLY = frozenset({"Constant", "Dropout", "Shape", "ConstantOfShape", "Ran
 QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
 
 KNOWN_OPS = MATMUL_LIKE | ELEMENTWISE | POOLING | NORMALIZATION | REDUCTION | DATA_MOVEMENT | QDQ
+
+# Ops integer hardware applies to a MAC op's accumulator before the single requantization of a fused
+# group: folded BatchNorm, a clamp (ReLU/ReLU6/Clip), a residual Add. Other ops in a target's fused
+# pattern (a LUT activation, pooling) still read a requantized int8 tensor, so quantizers stay before them.
+ACCUMULATOR_EPILOGUE = frozenset({"BatchNormalization", "Relu", "Clip", "Add"})

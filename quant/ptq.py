@@ -50,6 +50,7 @@ class QuantResult:
     prepared: Graph  # the float graph after prepare (BN folded, groups and float nodes marked)
     float_nodes: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)  # things that cost accuracy, e.g. clipped biases
 
     def rows(self) -> list[dict]:
         return [t.row() for t in self.table.values()]
@@ -273,9 +274,24 @@ def quantize(
         notes.append(f"bias correction: {n} biases adjusted")
     qdq = insert_qdq(prepared, {k: v.params for k, v in table.items()}, rounding)
     verify(qdq)
+    warnings = tuple(_clipped_biases(prepared, table))
     float_nodes = tuple(n.name for n in prepared.nodes if is_float(n))
     notes.extend(f"node '{n}' stays float (runs on the host)" for n in float_nodes)
-    return QuantResult(qdq, table, prepared, float_nodes, tuple(notes))
+    return QuantResult(qdq, table, prepared, float_nodes, tuple(notes), warnings)
+
+
+def _clipped_biases(graph: Graph, table: Mapping[str, TensorQuant]):
+    """Biases whose quantized values do not fit the bias width (they are saturated)."""
+    for t in table.values():
+        if t.kind != "bias" or t.name not in graph.initializers:
+            continue
+        p = t.params
+        scale = p.scale.reshape(-1) if p.per_channel else p.scale
+        q = np.rint(graph.initializers[t.name].astype(np.float64) / scale)
+        over = int(np.count_nonzero((q < p.qmin) | (q > p.qmax)))
+        if over:
+            yield (f"bias '{t.name}' of node '{t.node}': {over} of {q.size} values exceed {p.bits}-bit bias and are "
+                   f"saturated; widen quantization.bias_bits or raise that layer's weight/input scales")
 
 
 __all__ = ["QuantResult", "TensorQuant", "compute_table", "quantize"]

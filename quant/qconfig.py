@@ -169,10 +169,14 @@ def load_qconfig(source: str | Path) -> QConfig:
     if isinstance(source, str) and source in PRESETS:
         return PRESETS[source]
     path = Path(source)
+    if not path.exists() and path.suffix not in (".yaml", ".yml", ".json"):
+        raise ConfigError(f"quant config '{source}' is neither a file nor a preset; presets: {', '.join(sorted(PRESETS))}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the quant config ({e.strerror}); check the path") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file; a quant config is YAML") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     try:

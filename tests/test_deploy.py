@@ -69,9 +69,9 @@ def test_existing_report_dir_is_not_overwritten(report_dir, capsys):
 def test_force_replaces_the_report_dir(tmp_path):
     out = tmp_path / "r"
     out.mkdir()
-    (out / "stale.txt").write_text("x")
+    (out / "report.md").write_text("stale")
     assert main(["deploy", "--out", str(out), "--quiet", "--force"]) == 0
-    assert not (out / "stale.txt").exists() and (out / "report.json").exists()
+    assert (out / "report.md").read_text() != "stale" and (out / "report.json").exists()
 
 
 def test_nan_calibration_data_is_one_line_error(tmp_path, capsys):
@@ -121,3 +121,12 @@ def test_report_html_renders_in_headless_chromium(report_dir, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     # a blank page compresses to almost nothing; charts and tables do not
     assert len(png) > 20_000
+
+
+def test_layer_sqnr_includes_the_model_output(report_dir):
+    report = DeployReport.model_validate_json((report_dir / "report.json").read_text())
+    assert report.layer_sqnr[-1].tensor == "logits" and report.layer_sqnr[-1].sqnr_db > 20
+
+
+def test_bundled_example_has_no_constraint_violations_on_generic(report_dir):
+    assert DeployReport.model_validate_json((report_dir / "report.json").read_text()).quantization.violations == []

@@ -188,3 +188,18 @@ def test_prepare_marks_target_float_ops():
     nodes = [helper.make_node("Softmax", ["x"], ["y"], name="sm")]
     g = prepare(_graph(nodes, {}, [("x", [1, 4])], [("y", [1, 4])]), QuantConstraints())
     assert g.node("sm").attrs[KEEP_FLOAT] == 1
+
+
+def test_fusion_stops_before_an_op_that_needs_a_requantized_input():
+    """Conv+Relu+MaxPool: the quantization group is Conv+Relu; MaxPool reads a quantized tensor."""
+    from quant.passes import fuse_patterns
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 2, 2])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 1, 1], [1.0])
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"), helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("MaxPool", ["r"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2])]
+    g = import_model(helper.make_model(helper.make_graph(nodes, "g", [x], [y], [w]), opset_imports=[helper.make_opsetid("", 17)]))
+    fused = fuse_patterns(g, [["Conv", "Relu", "MaxPool"]])
+    marks = {n.name: n.attrs.get("_fused_group") for n in fused.nodes}
+    assert marks == {"conv": "conv", "relu": "conv", "pool": None}

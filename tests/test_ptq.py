@@ -265,3 +265,15 @@ def test_export_import_round_trip_keeps_qdq_structure(result):
     assert count(back) == count(result.graph)
     x = data(1)[0]
     np.testing.assert_array_equal(run(back, x)["y"], run(result.graph, x)["y"])
+
+
+def test_biases_that_overflow_the_bias_width_are_reported():
+    """A 10-bit bias cannot hold a large bias at a fine scale: the quantizer warns, naming the tensor."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])
+    inits = [numpy_helper.from_array(np.full((2, 4), 0.01, np.float32), "w"), numpy_helper.from_array(np.array([50.0, -50.0], np.float32), "b")]
+    model = helper.make_model(helper.make_graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)], "g", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    constraints = QuantConstraints(bias_bits=10)
+    result = quantize(import_model(model), constraints, [{"x": np.random.default_rng(0).random((8, 4), dtype=np.float32)}])
+    assert any("bias 'b'" in w and "saturated" in w for w in result.warnings)

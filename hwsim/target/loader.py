@@ -42,7 +42,12 @@ def find(name_or_path: str | Path, *, relative_to: Path | None = None) -> Path:
 
 
 def _read(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TargetError(f"{path}: not a UTF-8 text file; a target is YAML or JSON") from None
+    except OSError as e:
+        raise TargetError(f"{path}: cannot read the target ({e.strerror})") from None
     try:
         if path.suffix == ".json":
             data, node = json.loads(text), None

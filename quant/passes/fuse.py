@@ -4,6 +4,10 @@ A fused group is a chain the target runs as one op (``QuantConstraints.fused_pat
 Conv+Relu, Conv+Add+Relu): every node of the group gets ``_fused_group = <first node's name>``, and
 ``insert_qdq`` places no quantizer on a tensor that flows between two nodes of one group; only the
 last node's output is quantized, so a fused ReLU/Clip becomes a clamp through that output's range.
+Only the part of a pattern that integer hardware applies to the accumulator
+(``quant.opset.ACCUMULATOR_EPILOGUE``: BN, ReLU/Clip, a residual Add) joins a quantization group:
+Conv+Sigmoid or Conv+Relu+MaxPool keep a quantizer before the Sigmoid / MaxPool, as the hardware
+requantizes before its LUT or pooling stage. (The simulator fuses the whole pattern for timing.)
 Nodes that stay float get ``_keep_float = 1``; they never join a group.
 Both attributes start with ``_``: the QDQ exporter drops them (ONNX op schemas do not know them).
 """
@@ -14,6 +18,7 @@ from typing import Callable, Sequence
 
 from quant.constraints import FusionRule
 from quant.ir import Graph, Node
+from quant.opset import ACCUMULATOR_EPILOGUE
 from quant.passes.rewrite import FUSED_GROUP, KEEP_FLOAT, Chain, Rewrite, apply_rules
 
 FOLDED_OPS = ("BatchNormalization",)  # folded into the op before them by fold_batchnorm
@@ -24,6 +29,8 @@ def _chains(rules: Sequence[FusionRule | Sequence[str]]) -> list[Chain]:
     seen: set[tuple[str, ...]] = set()
     for r in rules:
         ops = tuple(r.pattern if isinstance(r, FusionRule) else r)
+        cut = next((i for i, op in enumerate(ops) if i and op not in ACCUMULATOR_EPILOGUE), len(ops))
+        ops = ops[:cut]
         seen.add(ops)
         seen.add(tuple(op for op in ops if op not in FOLDED_OPS) or ops[:1])
     return [Chain(ops) for ops in sorted(seen, key=lambda o: (-len(o), o)) if len(ops) > 1]
