@@ -12,7 +12,7 @@ import numpy as np
 from hwsim import __version__
 from hwsim.data import Dataset, load_npz
 from hwsim.evaluate import collect, finite_or_none, sqnr_db, top1
-from hwsim.exec import check_constraints, run_integer, run_integer_codes
+from hwsim.exec import check_constraints, host_nodes, lower, run_integer, run_integer_codes
 from hwsim.report.model import (
     Accuracy, DeployReport, LayerSqnr, Memory, ModelInfo, Quantization, Sensitivity, TargetInfo, TensorRow, ViolationRow,
 )
@@ -151,6 +151,10 @@ def deploy(
         sens = _sensitivity(graph, tgt, calib, evalset, qconfig)
     r = sim.report
     host = [f"{lay.name} ({lay.op_type}): {lay.reason}" for lay in r.layers if lay.unit == "host"]
+    # the integer executor may send more to the host than the timing model (e.g. an op fused after an
+    # unrequantized accumulator in a foreign QDQ model); list those too
+    timed = {lay.name for lay in r.layers if lay.unit == "host"}
+    host += [f"{h.name} ({h.op_type}): {h.reason} [integer executor]" for h in host_nodes(lower(result.graph, tgt)) if h.name not in timed]
     warnings = [*result.warnings, *(str(v) for v in violations)]
     if accuracy.integer_top1 is not None and accuracy.float_top1 is not None and accuracy.float_top1 - accuracy.integer_top1 > 0.01:
         warnings.append(f"integer top-1 is {100 * (accuracy.float_top1 - accuracy.integer_top1):.1f} points below float")

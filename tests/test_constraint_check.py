@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.exec import check_constraints
+from hwsim.target import load
 from quant.constraints import QuantConstraints, Requantization, TensorRule
 from quant.ir import Graph, Node, TensorInfo
 
@@ -21,7 +22,8 @@ def qdq(name: str, src: str, s, z, dtype=np.int8, axis=None) -> tuple[list[Node]
     return nodes, inits
 
 
-def conv_graph(x=(0.5, 0, np.int8), w_scale=(0.25, 0.125), w_values=None, bias_scale=None, y=(1.0, 0, np.int8), bias_dtype=np.int32):
+def conv_graph(x=(0.5, 0, np.int8), w_scale=(0.25, 0.125), w_values=None, bias_scale=None, y=(1.0, 0, np.int8),
+               bias_dtype=np.int32, bias=(10, -20)):
     nx, ix = qdq("x", "x", *x)
     w = np.array([[[[3]], [[-4]]], [[[5]], [[6]]]], np.int8) if w_values is None else w_values
     nw, iw = qdq("w", "w_int", np.asarray(w_scale), np.zeros(np.shape(w_scale), np.int8), axis=0 if np.size(w_scale) > 1 else None)
@@ -29,7 +31,7 @@ def conv_graph(x=(0.5, 0, np.int8), w_scale=(0.25, 0.125), w_values=None, bias_s
     nb, ib = qdq("b", "b_int", sb, np.zeros(np.shape(sb), np.int32), np.int32, axis=0 if np.size(sb) > 1 else None)
     conv = Node("conv1", "Conv", ("x_f", "w_f", "b_f"), ("c",))
     ny, iy = qdq("y", "c", *y)
-    inits = ix | iw | ib | iy | {"w_int": w, "b_int": np.array([10, -20], bias_dtype)}
+    inits = ix | iw | ib | iy | {"w_int": w, "b_int": np.array(bias, bias_dtype)}
     return Graph((*nx, *nw, *nb, conv, *ny), (TensorInfo("x", (1, 2, 1, 1), "float32"),), (TensorInfo("y_f", (), "float32"),), inits)
 
 
@@ -89,9 +91,15 @@ def test_bias_scale_must_be_input_times_weight_scale():
     assert rules(v) == [("conv1", "b_int", "bias_bits")] and v[0].message.startswith("bias scale 0.2 != S_in * S_w = 0.125")
 
 
-def test_bias_wider_than_the_target_bias_is_reported():
-    c = BASE.model_copy(update={"bias_bits": 16})
-    assert rules(check_constraints(conv_graph(), c)) == [("conv1", "b_int", "bias_bits")]
+def test_int32_bias_whose_values_fit_passes_a_16_bit_bias_target():
+    tda4vm = load("tda4vm").quantization  # bias_bits 16; ONNX stores every bias as int32
+    assert tda4vm.bias_bits == 16 and check_constraints(conv_graph(w_scale=0.25, bias=(32767, -32768)), tda4vm) == []
+
+
+def test_bias_value_outside_a_16_bit_bias_is_reported_naming_node_and_tensor():
+    v = check_constraints(conv_graph(w_scale=0.25, bias=(10, 40000)), load("tda4vm").quantization)
+    assert rules(v) == [("conv1", "b_int", "bias_bits")]
+    assert v[0].message == "bias values [10, 40000] exceed the target's 16-bit range [-32768, 32767]"
 
 
 def test_shift_requantization_needs_a_power_of_two_multiplier_in_range():
@@ -120,3 +128,38 @@ def test_add_inputs_whose_exponents_differ_too_much():
     ins = tuple(TensorInfo(n, (4,), "float32") for n in "ab")
     v = check_constraints(Graph((*na, *nb, add, *ny), ins, (TensorInfo("y_f", (), "float32"),), ia | ib | iy), c)
     assert rules(v) == [("add1", "s", "add_max_shift_diff_bits")] and "differ by 5 bits" in v[0].message
+
+
+ASYMMETRIC_U8 = TensorRule(signedness="unsigned", symmetric=False)  # activations: uint8 with zero points
+
+
+def elementwise_graph(op: str, k_codes, k_zero_point, k_dtype=np.uint8, constant_first=False):
+    """x (uint8, zero point 7) -> op with a quantized constant k -> y."""
+    nx, ix = qdq("x", "x", 0.5, 7, np.uint8)
+    nk, ik = qdq("k", "k_int", 0.25, k_zero_point, k_dtype)
+    ins = ("k_f", "x_f") if constant_first else ("x_f", "k_f")
+    node = Node("op1", op, ins, ("o",), {"axis": 0} if op == "Concat" else {})
+    ny, iy = qdq("y", "o", 0.5, 7, np.uint8)
+    inits = ix | ik | iy | {"k_int": np.asarray(k_codes, k_dtype)}
+    return Graph((*nx, *nk, node, *ny), (TensorInfo("x", (2, 2), "float32"),), (TensorInfo("y_f", (), "float32"),), inits)
+
+
+def test_an_add_constant_follows_the_activations_rule_not_the_weights_rule():
+    c = BASE.model_copy(update={"activations": ASYMMETRIC_U8})  # weights stay signed and symmetric
+    assert check_constraints(elementwise_graph("Add", [[1, 200], [3, 4]], 65), c) == []
+
+
+def test_a_constant_breaking_the_activations_rule_names_the_node_reading_it():
+    c = BASE.model_copy(update={"activations": ASYMMETRIC_U8})
+    v = check_constraints(elementwise_graph("Mul", 3, 0, np.int8), c)
+    assert rules(v) == [("op1", "k_int", "activations.signedness")] and v[0].message.startswith("int8 activations")
+
+
+def test_the_constant_first_operand_of_w_at_x_follows_the_activations_rule_as_quant_sites_does():
+    c = BASE.model_copy(update={"activations": ASYMMETRIC_U8})
+    assert check_constraints(elementwise_graph("MatMul", [[1, 200], [3, 4]], 65, constant_first=True), c) == []
+
+
+def test_a_concat_constant_on_its_own_grid_is_not_a_shared_scale_violation():
+    c = BASE.model_copy(update={"activations": ASYMMETRIC_U8, "shared_scale_ops": ["Concat"]})
+    assert check_constraints(elementwise_graph("Concat", [[1, 200]], 65), c) == []

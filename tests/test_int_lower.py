@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwsim.exec import LoweringError, lower, run_integer, run_integer_codes
+from hwsim.exec import HostNode, LoweringError, host_nodes, lower, run_integer, run_integer_codes
 from hwsim.target import Target, load
 from quant.ir import Graph, Node, TensorInfo
 from quant.kernels.registry import KernelContext, Mode, lookup
@@ -185,3 +185,37 @@ def test_a_host_op_without_quantize_after_it_leaves_a_float_graph_output():
     assert [n.op_type for n in lowered.nodes] == ["IntQuantize", "HostFloat"] and "out0_scale" not in lowered.nodes[1].attrs
     y = run_integer(g, load("generic"), {"x": RNG.normal(size=(1, 2, 4, 4)).astype(np.float32)})["y"]
     assert y.dtype == np.float32 and np.allclose(y.sum(axis=-1), 1, atol=1e-5)
+
+
+def test_a_fully_integer_model_has_no_host_nodes():
+    assert host_nodes(lower(conv_graph("Relu"), load("generic"))) == []
+
+
+def test_sigmoid_right_after_a_conv_runs_on_the_host_and_says_why():
+    lowered = lower(conv_graph("Sigmoid"), load("generic"))  # no QuantizeLinear between Conv and Sigmoid
+    assert [n.op_type for n in lowered.nodes] == ["IntQuantize", "IntConv", "HostFloat", "IntDequantize"]
+    assert host_nodes(lowered) == [HostNode("act", "Sigmoid", "Sigmoid follows an unrequantized accumulator (no QuantizeLinear after 'conv')")]
+
+
+def test_a_host_node_names_the_float_ops_setting():
+    nodes, inits = quantized_input()
+    g = graph(nodes + [Node("softmax", "Softmax", ("x_f",), ("y",), {"axis": -1})], inits)
+    assert host_nodes(lower(g, load("generic"))) == [("softmax", "Softmax", "Softmax is in quantization.float_ops")]
+
+
+def test_an_op_the_vector_unit_lacks_runs_on_the_host():
+    nodes, inits = quantized_input()
+    n1, i1 = q("y", "s", 1 / 256, -128)
+    n2, i2 = dq("y", "y_int", "y", 1 / 256, -128)
+    g = graph(nodes + [Node("sig", "Sigmoid", ("x_f",), ("s",))] + n1 + n2, inits | i1 | i2)
+    assert host_nodes(lower(g, load("gemmini"))) == [("sig", "Sigmoid", "Sigmoid is not in compute.vector.ops")]
+
+
+def test_an_op_without_an_integer_kernel_runs_on_the_host():
+    nodes, inits = quantized_input()
+    n, i = dq("w", "w_int", "w_f", 0.01, 0)
+    ny, iy = q("y", "t", S_Y, Z_Y)
+    nd, idd = dq("y", "y_int", "y", S_Y, Z_Y)
+    nodes += n + [Node("deconv", "ConvTranspose", ("x_f", "w_f"), ("t",))] + ny + nd
+    g = graph(nodes, inits | i | iy | idd | {"w_int": RNG.integers(-127, 128, (2, 3, 3, 3)).astype(np.int8)})
+    assert host_nodes(lower(g, load("generic"))) == [("deconv", "ConvTranspose", "ConvTranspose has no integer kernel")]

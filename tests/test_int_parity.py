@@ -41,6 +41,23 @@ def _conv(name, x, out, cin, cout, k=3, group=1, stride=1, relu=False):
     return nodes, [_w(f"{name}_w", (cout, cin // group, k, k), 0.3), _w(f"{name}_b", (cout,), 0.1)]
 
 
+def _conv_nd(name, x, out, cin, cout, rank, group=1, stride=1):
+    """A 1-D or 3-D Conv (kernel 3, same padding) with weights and bias."""
+    node = helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [out], pads=[1] * 2 * rank, group=group, strides=[stride] * rank)
+    return [node], [_w(f"{name}_w", (cout, cin // group, *(3,) * rank), 0.3), _w(f"{name}_b", (cout,), 0.1)]
+
+
+def _pools_nd(rank: int):
+    """Conv -> MaxPool -> depthwise Conv -> AveragePool over ``rank`` spatial axes."""
+    n1, i1 = _conv_nd("a", "x", "c", 4, 8, rank)
+    n2, i2 = _conv_nd("b", "p", "d", 8, 8, rank, group=8, stride=2)
+    node = helper.make_node
+    pools = [node("MaxPool", ["c"], ["p"], kernel_shape=[3] * rank, strides=[2] * rank, pads=[1] * 2 * rank)]
+    size = 32 if rank == 1 else 8
+    return _model(n1 + pools + n2 + [node("AveragePool", ["d"], ["y"], kernel_shape=[2] * rank, strides=[2] * rank)], i1 + i2,
+                  (4, *(size,) * rank), (8, *(size // 8,) * rank))
+
+
 def _with_conv(op_nodes, x_shape, y_shape, extra_inits=()):
     """A Conv(8 -> 8) producing 'c' in front of the op under test, so its input is quantized."""
     nodes, inits = _conv("pre", "x", "c", 8, 8)
@@ -81,6 +98,8 @@ def _models() -> dict[str, onnx.ModelProto]:
         "concat": _model([*branches, node("Concat", ["r", "s", "x"], ["y"], axis=1)], [], (8, 12, 12), (24, 12, 12)),
         "sigmoid": _model([node("Sigmoid", ["x"], ["y"])], [], (8, 12, 12), (8, 12, 12)),
         "cnn": _cnn(),
+        "conv_pools_1d": _pools_nd(1),
+        "conv_pools_3d": _pools_nd(3),
     }
 
 

@@ -3,6 +3,7 @@
     run_integer(qdq_graph, target, feeds)        -> the QDQ model's outputs (float after the final DQ)
     run_integer_codes(qdq_graph, target, feeds)  -> {float tensor: QuantTensor(codes, scale, zero point)}
     lower(qdq_graph, target)                     -> the integer graph (Int* nodes, quant.ir.Graph)
+    host_nodes(lower(qdq_graph, target))         -> its HostFloat nodes: (name, op_type, reason)
     check_constraints(qdq_graph, constraints)    -> every Violation of the target's quantization rules
 """
 from __future__ import annotations
@@ -15,15 +16,15 @@ import numpy as np
 from hwsim.exec import kernels_host, kernels_mac, kernels_pool, kernels_vector  # noqa: F401  (fill the registry)
 from hwsim.exec.arith import Arith
 from hwsim.exec.constraint_check import Violation, check_constraints
-from hwsim.exec.lower import lower, lower_with_codes
+from hwsim.exec.lower import HostNode, host_nodes, lower, lower_with_codes
 from hwsim.exec.qparams import LoweringError, QParams
 from quant.executor import run
 from quant.ir import Graph
 from quant.kernels.registry import Mode
 
 __all__ = [
-    "Arith", "LoweringError", "QParams", "QuantTensor", "Violation",
-    "check_constraints", "lower", "run_integer", "run_integer_codes",
+    "Arith", "HostNode", "LoweringError", "QParams", "QuantTensor", "Violation",
+    "check_constraints", "host_nodes", "lower", "run_integer", "run_integer_codes",
 ]
 
 

@@ -3,12 +3,19 @@
 Policy on granularity: ``weights.granularity: per_channel`` means the hardware *supports* per-channel
 scales; per-tensor weights still run (per-tensor is per-channel with equal scales), so they are not a
 violation. Per-channel weights on a ``per_tensor`` target are. ``symmetric`` means zero point 0.
-Constant operands of non-MAC ops (e.g. an Add's constant) follow the weights rule, as quantizers store
-them like weights. Each violation is reported, not just the first.
+
+Which rule a constant follows is decided as ``quant.passes.insert_qdq.quant_sites`` decides it (see
+``_constant_roles``): a MAC op's second input is a weight and its third a bias; every other constant (an
+Add's or Mul's operand, a Concat input, the first operand of ``W @ x``) runs beside the activations
+and follows the activations rule. A bias is checked by its values: an int32 bias is fine on a 16-bit
+bias target while every value fits 16 bits. A constant input of a ``shared_scale_ops`` op may have its
+own grid: it is re-quantized onto the shared grid when compiled, so the hardware never rescales it.
+Each violation is reported, not just the first.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -20,7 +27,7 @@ from quant.opset import MATMUL_LIKE
 
 @dataclass(frozen=True)
 class Violation:
-    node: str  # the op the tensor belongs to (its producer, or the MAC op using a weight)
+    node: str  # the op the tensor belongs to (its producer, or the op reading a constant)
     tensor: str
     rule: str  # dotted path of the constraint, e.g. "activations.scale"
     message: str
@@ -93,35 +100,59 @@ class _Model:
         return p.name if p is not None else fallback
 
 
+ConstantRole = Literal["weights", "bias", "activations"]
+
+
+def _constant_roles(qdq_graph: Graph) -> dict[str, tuple[ConstantRole, str]]:
+    """For each DequantizeLinear of a constant, keyed by its output: the rule its codes follow and the
+    node that reads it, classified like ``quant_sites``: by its first reader in graph order, a weight
+    at input 1 of a MAC op, a bias at input 2, else a constant on the activations rule."""
+    consumers, out = qdq_graph.consumers(), {}
+    for n in qdq_graph.nodes:
+        if n.op_type != "DequantizeLinear" or n.inputs[0] not in qdq_graph.initializers:
+            continue
+        t = n.outputs[0]
+        reader = next(iter(consumers.get(t, [])), None)
+        if reader is None:
+            out[t] = ("activations", n.name)
+            continue
+        slot = reader.inputs.index(t)
+        role = {1: "weights", 2: "bias"}.get(slot, "activations") if reader.op_type in MATMUL_LIKE else "activations"
+        out[t] = (role, reader.name)
+    return out
+
+
 def check_constraints(qdq_graph: Graph, constraints: QuantConstraints) -> list[Violation]:
     """Every violation of ``constraints`` in a QDQ model, in graph order."""
     m, c, out = _Model(qdq_graph), constraints, []
-    slots = {n.inputs[i]: (("weights", "bias")[i - 1], n) for n in qdq_graph.nodes if n.op_type in MATMUL_LIKE for i in (1, 2) if len(n.inputs) > i and n.inputs[i]}
+    roles = _constant_roles(qdq_graph)
     for n in qdq_graph.nodes:
         if n.op_type == "QuantizeLinear" and n.inputs[0] not in qdq_graph.initializers:
             qp = qparams_of(qdq_graph, n)
             out += _tensor_rule("activations", c.activations, qp, None, m.owner(n.inputs[0], n.name), n.inputs[0])
         elif n.op_type == "DequantizeLinear" and n.inputs[0] in qdq_graph.initializers:
             qp, values = qparams_of(qdq_graph, n), np.asarray(qdq_graph.initializers[n.inputs[0]])
-            role, user = slots.get(n.outputs[0], ("weights", None))
-            node = user.name if user is not None else n.name
+            role, node = roles[n.outputs[0]]
             if role == "bias":
                 out += _bias(c, qp, values, node, n.inputs[0])
             else:
-                out += _tensor_rule("weights", c.weights, qp, values, node, n.inputs[0])
+                rule = c.weights if role == "weights" else c.activations
+                out += _tensor_rule(role, rule, qp, values, node, n.inputs[0])
         elif n.op_type in MATMUL_LIKE:
             out += _mac(m, c, n)
         elif n.op_type == "Add" and c.add_max_shift_diff_bits is not None:
             out += _add(m, c, n)
         if n.op_type in c.shared_scale_ops:
-            out += _shared(m, n)
+            out += _shared(m, n, roles)
     return out
 
 
 def _bias(c: QuantConstraints, qp: QParams, values: np.ndarray, node: str, tensor: str) -> list[Violation]:
+    """The bias's values (not its storage type: ONNX biases are int32) must fit ``bias_bits`` signed."""
     out, lo, hi = [], -(1 << (c.bias_bits - 1)), (1 << (c.bias_bits - 1)) - 1
-    if qp.bits > c.bias_bits or values.size and (values.min() < lo or values.max() > hi):
-        out.append(Violation(node, tensor, "bias_bits", f"{qp.dtype} bias exceeds the target's {c.bias_bits}-bit bias"))
+    if values.size and (values.min() < lo or values.max() > hi):
+        msg = f"bias values [{values.min()}, {values.max()}] exceed the target's {c.bias_bits}-bit range [{lo}, {hi}]"
+        out.append(Violation(node, tensor, "bias_bits", msg))
     if np.any(qp.zero_point != 0):
         out.append(Violation(node, tensor, "bias_bits", "bias zero point is not 0"))
     return out
@@ -157,11 +188,11 @@ def _add(m: _Model, c: QuantConstraints, n: Node) -> list[Violation]:
     return []
 
 
-def _shared(m: _Model, n: Node) -> list[Violation]:
+def _shared(m: _Model, n: Node, constants: dict[str, tuple[ConstantRole, str]]) -> list[Violation]:
     y = m.qp_out(n)
     out = []
     for t in n.inputs:
-        x = m.qp_in(t) if t else None
+        x = m.qp_in(t) if t and t not in constants else None
         if x is None or y is None or x[0].same(y):
             continue
         out.append(Violation(n.name, x[1], "shared_scale_ops", f"input scale {_fmt(np.ravel(x[0].scale)[0])} / zero point {int(np.ravel(x[0].zero_point)[0])} differs from the output's {_fmt(y.s)} / {y.z}; {n.op_type} must keep one grid"))

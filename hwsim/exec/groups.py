@@ -9,13 +9,19 @@ import numpy as np
 
 from hwsim.exec.qparams import QParams
 from quant.ir import Node
+from quant.opset import ACTIVATIONS, DATA_MOVEMENT
 from quant.rounding import quantize
 
 if TYPE_CHECKING:
     from hwsim.exec.lower import Lowering
 
-MOVEMENT = frozenset({"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity"})
-FUSED_CLAMPS = frozenset({"Relu", "Clip"})
+# Op families of the integer executor, drawn from quant.opset's (the one place op families are defined;
+# they belong there once quant/opset.py is free to change).
+# VIEW_OPS: the quant.opset.DATA_MOVEMENT ops that re-view one tensor, so integer codes pass through
+# unchanged and their integer kernels are the float ones (kernels_host).
+VIEW_OPS = DATA_MOVEMENT & frozenset({"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity"})
+# FUSED_CLAMPS: the quant.opset.ACTIVATIONS a MAC or vector op absorbs as a tighter output clamp.
+FUSED_CLAMPS = ACTIVATIONS & frozenset({"Relu", "Clip"})
 
 
 @dataclass(frozen=True)

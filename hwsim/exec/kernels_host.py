@@ -1,5 +1,6 @@
-"""HostFloat (ops the accelerator cannot run: dequantize, float kernel, quantize) and the pure data
-movement ops, which run on integer codes unchanged.
+"""HostFloat (ops the accelerator cannot run: dequantize, float kernel, quantize) and the view ops
+(``groups.VIEW_OPS``: Reshape, Flatten, Transpose...), whose integer kernels are the float ones run on
+codes, so there is one implementation of each.
 
 HostFloat reuses the float registry (``quant.kernels``) so host ops compute exactly what the float
 executor computes. Its output is quantized with the target's ``quantize_rounding`` (ONNX
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from quant.kernels.registry import KernelContext, Mode, kernel, lookup
+from hwsim.exec.groups import VIEW_OPS
+from quant.kernels import KernelContext, Mode, kernel, lookup  # the package: its float kernels are registered
 from quant.rounding import dequantize, quantize
 
-OP_PREFIX = "op."
+OP_PREFIX = "op."  # HostFloat attributes that are the host op's own
+HOST_REASON = "host_reason"  # why the lowering left the op on the host (see lower.host_nodes)
 
 
 @kernel("IntResize", Mode.INT)
@@ -38,46 +41,15 @@ def host_float(inputs, attrs, ctx: KernelContext):
     return tuple(result)
 
 
-def _axes(inputs, attrs) -> tuple[int, ...] | None:
-    if len(inputs) > 1 and inputs[1] is not None:
-        return tuple(int(a) for a in np.asarray(inputs[1]).ravel())
-    return tuple(attrs["axes"]) if "axes" in attrs else None
+def _view(op_type: str):
+    """The integer kernel of a view op: its float kernel, which moves codes without touching them."""
+
+    def view_int(inputs, attrs, ctx: KernelContext):
+        return lookup(op_type, Mode.FLOAT, ctx.opset, ctx.node_name)(inputs, attrs, ctx)
+
+    view_int.__name__ = f"{op_type.lower()}_int"
+    return view_int
 
 
-@kernel("Reshape", Mode.INT)
-def reshape_int(inputs, attrs, ctx: KernelContext):
-    x, shape = inputs[0], [int(d) for d in np.asarray(inputs[1]).ravel()]
-    if not attrs.get("allowzero", 0):
-        shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
-    return (x.reshape(shape),)
-
-
-@kernel("Flatten", Mode.INT)
-def flatten_int(inputs, attrs, ctx: KernelContext):
-    x = inputs[0]
-    axis = int(attrs.get("axis", 1)) % max(x.ndim, 1) if x.ndim else 0
-    return (x.reshape(int(np.prod(x.shape[:axis])), -1),)
-
-
-@kernel("Transpose", Mode.INT)
-def transpose_int(inputs, attrs, ctx: KernelContext):
-    perm = attrs.get("perm")
-    return (np.transpose(inputs[0], tuple(perm) if perm else None),)
-
-
-@kernel("Squeeze", Mode.INT)
-def squeeze_int(inputs, attrs, ctx: KernelContext):
-    axes = _axes(inputs, attrs)
-    return (np.squeeze(inputs[0], axis=axes),)
-
-
-@kernel("Unsqueeze", Mode.INT)
-def unsqueeze_int(inputs, attrs, ctx: KernelContext):
-    x, axes = inputs[0], _axes(inputs, attrs)
-    ndim = x.ndim + len(axes)
-    return (np.expand_dims(x, tuple(sorted(a % ndim for a in axes))),)
-
-
-@kernel("Identity", Mode.INT)
-def identity_int(inputs, attrs, ctx: KernelContext):
-    return (inputs[0],)
+for _op in sorted(VIEW_OPS):
+    kernel(_op, Mode.INT)(_view(_op))

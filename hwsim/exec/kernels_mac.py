@@ -44,36 +44,35 @@ def _output(acc: np.ndarray, attrs: Mapping, ctx: KernelContext, channel_axis: i
 
 @kernel("IntConv", Mode.INT)
 def conv_int(inputs, attrs, ctx: KernelContext):
+    """(N, C, *spatial) input, (M, C / group, *kernel) weights, any number of spatial axes."""
     x = inputs[0]
-    one_d = x.ndim == 3
-    if one_d:
-        x = x[:, :, None, :]
-    w = np.asarray(attrs["w"], dtype=np.float64) - along(attrs["w_zp"], 0, 4)
-    m, cg, kh, kw = w.shape
+    r = x.ndim - 2
+    w = np.asarray(attrs["w"], dtype=np.float64) - along(attrs["w_zp"], 0, x.ndim)
+    m, cg, k = w.shape[0], w.shape[1], w.shape[2:]
     group = int(attrs.get("group", 1))
-    g = geometry(x.shape[2:], (kh, kw), attrs)
-    win = windows(x.astype(np.float64) - float(attrs["x_zp"]), g, 0.0)  # (N, C, OH, OW, kh, kw)
-    n, (oh, ow) = x.shape[0], g.out
-    if cg == 1 and group == x.shape[1]:  # depthwise: C x (kh*kw) multiply-adds per output, no BLAS
-        wd = w.reshape(group, m // group, kh, kw)
-        acc = np.zeros((n, group, m // group, oh, ow))
-        for i in range(kh):
-            for j in range(kw):
-                acc += win[:, :, None, :, :, i, j] * wd[None, :, :, i, j, None, None]
-        acc = acc.reshape(n, m, oh, ow)
-    else:  # im2col per group, in row bands so the column matrix stays under COLS_BYTES
-        mg = m // group
-        rows = max(1, COLS_BYTES // (8 * n * ow * cg * kh * kw))
-        acc = np.empty((n, m, oh, ow))
+    g = geometry(x.shape[2:], k, attrs)
+    win = windows(x.astype(np.float64) - float(attrs["x_zp"]), g, 0.0)  # (N, C, *out, *kernel)
+    n, taps = x.shape[0], int(np.prod(k))
+    if cg == 1 and group == x.shape[1]:  # depthwise: C x taps multiply-adds per output, no BLAS
+        wd = w.reshape(group, m // group, *k)
+        acc = np.zeros((n, group, m // group, *g.out))
+        every = (slice(None),) * r
+        for tap in np.ndindex(*k):
+            acc += win[(slice(None), slice(None), None, *every, *tap)] * wd[(None, slice(None), slice(None), *tap, *(None,) * r)]
+        acc = acc.reshape(n, m, *g.out)
+    else:  # im2col per group, in bands of the first output axis so the column matrix stays under COLS_BYTES
+        mg, rest = m // group, g.out[1:]
+        rows = max(1, COLS_BYTES // (8 * n * int(np.prod(rest)) * cg * taps))
+        to_cols = (0, *range(2, 2 + r), 1, *range(2 + r, 2 + 2 * r))  # (N, *out, C, *kernel)
+        acc = np.empty((n, m, *g.out))
         for gi in range(group):
             wg = w[gi * mg : (gi + 1) * mg].reshape(mg, -1).T
-            for r in range(0, oh, rows):
-                band = win[:, gi * cg : (gi + 1) * cg, r : r + rows]
-                cols = band.transpose(0, 2, 3, 1, 4, 5).reshape(-1, cg * kh * kw)
-                out = (cols @ wg).reshape(n, band.shape[2], ow, mg)
-                acc[:, gi * mg : (gi + 1) * mg, r : r + rows] = out.transpose(0, 3, 1, 2)
-    y = _output(_exact(acc, ctx.node_name), attrs, ctx, 1)
-    return (y[:, :, 0, :] if one_d else y,)
+            for b in range(0, g.out[0], rows):
+                band = win[:, gi * cg : (gi + 1) * cg, b : b + rows]
+                cols = band.transpose(to_cols).reshape(-1, cg * taps)
+                out = (cols @ wg).reshape(n, band.shape[2], *rest, mg)
+                acc[:, gi * mg : (gi + 1) * mg, b : b + rows] = np.moveaxis(out, -1, 1)
+    return (_output(_exact(acc, ctx.node_name), attrs, ctx, 1),)
 
 
 @kernel("IntMatMul", Mode.INT)

@@ -1,4 +1,4 @@
-"""Integer pooling kernels: IntMaxPool, IntAveragePool, IntGlobalAveragePool (NCHW, 1-D or 2-D).
+"""Integer pooling kernels: IntMaxPool, IntAveragePool, IntGlobalAveragePool (N, C, *spatial), any rank.
 
 MaxPool compares codes directly (in and out share one grid; the lowering adds an IntRescale if not).
 Average pooling, float mode (onnxruntime, bit for bit):
@@ -25,36 +25,17 @@ from hwsim.exec.window import geometry, valid_counts, windows
 from quant.kernels.registry import KernelContext, Mode, kernel
 
 
-def _as_2d(x: np.ndarray) -> tuple[np.ndarray, bool]:
-    return (x[:, :, None, :], True) if x.ndim == 3 else (x, False)
-
-
-def _kernel2(attrs) -> tuple[int, ...]:
-    k = tuple(int(v) for v in attrs["kernel_shape"])
-    return (1, *k) if len(k) == 1 else k
-
-
-def _attrs2(attrs, one_d: bool) -> dict:
-    """1-D pooling attributes widened to 2-D (a height-1 image)."""
-    if not one_d:
-        return dict(attrs)
-    a = dict(attrs)
-    for key, fill in (("strides", 1), ("dilations", 1)):
-        if key in a:
-            a[key] = (fill, *a[key])
-    if "pads" in a:
-        a["pads"] = (0, a["pads"][0], 0, a["pads"][1])
-    return a
+def _spatial(x: np.ndarray) -> tuple[int, ...]:
+    """The window axes of (N, C, *spatial) windows, (N, C, *out, *kernel): the last ndim - 2."""
+    return tuple(range(-(x.ndim - 2), 0))
 
 
 @kernel("IntMaxPool", Mode.INT)
 def maxpool_int(inputs, attrs, ctx: KernelContext):
-    x, one_d = _as_2d(np.asarray(inputs[0]))
-    a = _attrs2(attrs, one_d)
-    g = geometry(x.shape[2:], _kernel2(attrs), a)
-    y = windows(x.astype(np.int64), g, np.iinfo(np.int64).min).max(axis=(4, 5))
-    y = finish(y, 0, attrs["qmin"], attrs["qmax"], attrs["dtype"])
-    return (y[:, :, 0] if one_d else y,)
+    x = np.asarray(inputs[0])
+    g = geometry(x.shape[2:], attrs["kernel_shape"], attrs)
+    y = windows(x.astype(np.int64), g, np.iinfo(np.int64).min).max(axis=_spatial(x))
+    return (finish(y, 0, attrs["qmin"], attrs["qmax"], attrs["dtype"]),)
 
 
 def _global_float(x: np.ndarray, attrs, ctx: KernelContext) -> np.ndarray:
@@ -82,28 +63,23 @@ def global_avgpool_int(inputs, attrs, ctx: KernelContext):
 
 @kernel("IntAveragePool", Mode.INT)
 def avgpool_int(inputs, attrs, ctx: KernelContext):
-    x, one_d = _as_2d(np.asarray(inputs[0]))
-    a = _attrs2(attrs, one_d)
-    kernel2 = _kernel2(attrs)
-    g = geometry(x.shape[2:], kernel2, a)
+    x = np.asarray(inputs[0])
+    g = geometry(x.shape[2:], attrs["kernel_shape"], attrs)
     include_pad = bool(attrs.get("count_include_pad", 0))
     if ctx.arith.requant == "float":
         unpadded = not any(g.pad_begin + g.pad_end + g.extra_end)
-        if tuple(x.shape[2:]) == kernel2 and unpadded:
-            return (_global_float(x, attrs, ctx).reshape(*x.shape[:2], *([1] * (inputs[0].ndim - 2))),)
+        if tuple(x.shape[2:]) == g.kernel and unpadded:
+            return (_global_float(x, attrs, ctx),)
         xf = f32(attrs["x_scale"]) * (x.astype(np.int64) - int(attrs["x_zp"])).astype(np.float32)
         win = windows(xf, g, np.float32(0.0))
-        acc = np.zeros(win.shape[:4], np.float32)
-        for i in range(g.kernel[0]):
-            for j in range(g.kernel[1]):
-                acc = acc + win[..., i, j]
+        acc = np.zeros(win.shape[: x.ndim], np.float32)
+        for tap in np.ndindex(*g.kernel):  # row-major tap order, as onnxruntime sums
+            acc = acc + win[(..., *tap)]
         count = float(np.prod(g.kernel)) if include_pad else valid_counts(x.shape[2:], g, False).astype(np.float32)
         avg = acc / f32(count)
         shift = 128 if attrs["dtype"] == "int8" else 0  # onnxruntime x86 runs int8 as uint8 (QDQS8ToU8)
         r = f32(avg / f32(attrs["y_scale"])) + f32(int(attrs["y_zp"]) + shift)
-        y = finish(round_float(r, ctx.arith.rounding) - shift, 0, attrs["qmin"], attrs["qmax"], attrs["dtype"])
-    else:
-        win = windows(x.astype(np.int64) - int(attrs["x_zp"]), g, 0)
-        count = valid_counts(x.shape[2:], g, include_pad)
-        y = _average_int(win.sum(axis=(4, 5)), count, attrs, ctx)
-    return (y[:, :, 0] if one_d else y,)
+        return (finish(round_float(r, ctx.arith.rounding) - shift, 0, attrs["qmin"], attrs["qmax"], attrs["dtype"]),)
+    win = windows(x.astype(np.int64) - int(attrs["x_zp"]), g, 0)
+    count = valid_counts(x.shape[2:], g, include_pad)
+    return (_average_int(win.sum(axis=_spatial(x)), count, attrs, ctx),)

@@ -5,20 +5,23 @@ Each ``DequantizeLinear -> op [-> Relu/Clip ...] -> QuantizeLinear`` group becom
 output tensor, so integer tensors keep the QDQ model's names. Fused Relu/Clip (no Q/DQ between them
 and the op) only tighten the output clamp. A MAC op whose output is not quantized hands its int32
 accumulator (scale S_x * S_w, zero point 0) to its consumers. Ops the target cannot run, ops listed
-in ``quantization.float_ops`` and ops with float inputs become ``HostFloat`` nodes. The model input's
-QuantizeLinear becomes ``IntQuantize``; a DequantizeLinear producing a graph output, ``IntDequantize``.
+in ``quantization.float_ops`` and ops with float inputs become ``HostFloat`` nodes; ``host_nodes`` lists
+them with the reason (e.g. a Sigmoid right after a Conv, with no QuantizeLinear between, reads the int32
+accumulator). The model input's QuantizeLinear becomes ``IntQuantize``; a DequantizeLinear producing a
+graph output, ``IntDequantize``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from hwsim.exec import rules_mac  # noqa: F401  (fills RULES)
 from hwsim.exec.arith import Arith
-from hwsim.exec.groups import FUSED_CLAMPS, MOVEMENT, RULES, Group, Operand
+from hwsim.exec.groups import FUSED_CLAMPS, RULES, VIEW_OPS, Group, Operand
 from hwsim.exec.qparams import LoweringError, QParams, qparams_of
+from hwsim.exec.kernels_host import HOST_REASON
 from hwsim.exec.rules_vector import dequantize_node, host, rescale_node
 from quant.ir import Graph, Node, TensorInfo, verify
 from quant.opset import MATMUL_LIKE
@@ -42,7 +45,7 @@ class Lowering:
     _node_names: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.consumers = self.graph.consumers()
+        self.consumers, self.producers = self.graph.consumers(), self.graph.producers()
         self.outputs = set(self.graph.output_names)
         self._tensor_names = {t for n in self.graph.nodes for t in (*n.inputs, *n.outputs)} | set(self.graph.input_names) | set(self.graph.initializers)
 
@@ -141,7 +144,7 @@ class Lowering:
                 break
         else:
             group = self._group(n, (), q if not chain else None)
-            result = host(group, self)
+            result = host(group, self, self._host_reason(group))
         self.nodes.extend(result.nodes)
         if group.out_q is not None:
             self.handled.update([q.name, *(c.name for c in group.fused)])
@@ -151,11 +154,32 @@ class Lowering:
             if group.float_out in self.outputs:
                 self.nodes.append(dequantize_node(self, result.value, group.float_out, n.name))
 
+    def _host_reason(self, g: Group) -> str:
+        """Why ``g``'s op runs on the host (the first of: configuration, kernel, operands, output)."""
+        n, op = g.node, g.node.op_type
+        if op in self.target.quantization.float_ops:
+            return f"{op} is in quantization.float_ops"
+        if op not in RULES:
+            return f"{op} has no integer kernel"
+        if not self.supported(op):
+            return f"{op} is not in compute.vector.ops"
+        for name, x in zip(n.inputs, g.inputs):
+            if x is None or x.const is not None:
+                continue
+            if x.qp is None:
+                return f"{op} reads the float tensor '{name}'"
+            prod = self.producers.get(name)
+            if prod is not None and prod.op_type in MATMUL_LIKE and x.qp.dtype == "int32":
+                return f"{op} follows an unrequantized accumulator (no QuantizeLinear after '{prod.name}')"
+        if g.out_q is None:
+            return f"{op}'s output is not quantized"
+        return f"{op} has no integer form for these operands or attributes"
+
     def supported(self, op_type: str) -> bool:
         q, compute = self.target.quantization, self.target.compute
         if op_type in q.float_ops:
             return False
-        return op_type in MATMUL_LIKE or op_type in compute.vector.ops or op_type in MOVEMENT
+        return op_type in MATMUL_LIKE or op_type in compute.vector.ops or op_type in VIEW_OPS
 
     def _graph(self) -> Graph:
         tensors = dict(self.graph.tensors)
@@ -177,6 +201,19 @@ def lower_with_codes(qdq_graph: Graph, target: Any) -> tuple[Graph, dict[str, tu
         )
     ctx = Lowering(qdq_graph, target, arith)
     return ctx.run(), dict(ctx.codes)
+
+
+class HostNode(NamedTuple):
+    """A node of an integer graph that runs in float on the host, and why."""
+
+    name: str
+    op_type: str
+    reason: str
+
+
+def host_nodes(int_graph: Graph) -> list[HostNode]:
+    """The HostFloat nodes of a lowered graph (``lower``'s output), in order, with their reasons."""
+    return [HostNode(n.name, n.attrs["host_op"], n.attrs[HOST_REASON]) for n in int_graph.nodes if n.op_type == "HostFloat"]
 
 
 def lower(qdq_graph: Graph, target: Any) -> Graph:

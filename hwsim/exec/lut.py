@@ -13,10 +13,13 @@ import numpy as np
 
 from hwsim.exec.qparams import QParams
 from quant.kernels.registry import KernelContext, Mode, lookup
+from quant.opset import ACTIVATIONS, ELEMENTWISE
 from quant.rounding import Rounding, dequantize, quantize
 
-TABLE_OPS = frozenset(
-    {"Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu", "Gelu", "Erf", "Exp", "Sqrt", "Elu", "Selu", "Softplus"}
+# Unary ops computed by a lookup table: quant.opset's pointwise activations (not the clamps Relu/Clip, not
+# two-input PRelu), its unary Exp/Sqrt, and ONNX unary functions quant.opset does not list yet.
+TABLE_OPS = (
+    (ACTIVATIONS - {"Relu", "Clip", "PRelu"}) | (ELEMENTWISE & {"Exp", "Sqrt"}) | frozenset({"Elu", "Selu", "Softplus"})
 )
 
 

@@ -73,17 +73,10 @@ def _mac_input(op: Operand | None) -> bool:
 @rule("Conv")
 def conv(g: Group, ctx: Lowering) -> Lowered | None:
     x, w = g.inputs[0], g.inputs[1]
-    if not _mac_input(x) or not _const_weight(w, (3, 4), 0):
+    if not _mac_input(x) or not _const_weight(w, (3, 4, 5), 0):  # 1-D, 2-D and 3-D convolutions
         return None
     wc = np.asarray(w.const, np.int32)
     attrs = {k: g.node.attrs[k] for k in ("strides", "pads", "dilations", "auto_pad", "group") if k in g.node.attrs}
-    if wc.ndim == 3:  # 1-D convolution as a height-1 2-D one
-        wc = wc[:, :, None, :]
-        for key, fill in (("strides", 1), ("dilations", 1)):
-            if key in attrs:
-                attrs[key] = (fill, *attrs[key])
-        if "pads" in attrs:
-            attrs["pads"] = (0, attrs["pads"][0], 0, attrs["pads"][1])
     m = wc.shape[0]
     sx, sw = x.qp.s, _channels(w.qp.scale, m)
     bias = _bias(g.inputs[2] if len(g.inputs) > 2 else None, f32(f32(sx) * sw), m, ctx)

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.exec.arith import f32, fma32, requant_params, show
-from hwsim.exec.kernels_host import OP_PREFIX
-from hwsim.exec.groups import MOVEMENT, Group, Lowered, Operand, clamp_range, int_activation, rule
+from hwsim.exec.kernels_host import HOST_REASON, OP_PREFIX
+from hwsim.exec.groups import VIEW_OPS, Group, Lowered, Operand, clamp_range, int_activation, rule
 from hwsim.exec.lut import TABLE_OPS, build_table, float_function
 from hwsim.exec.qparams import LoweringError, QParams
 from quant.errors import UnsupportedOpError
@@ -190,7 +190,7 @@ def table(g: Group, ctx: Lowering) -> Lowered | None:
     return Lowered([ctx.node("IntLut", [ctx.use(x)], [g.out], attrs, g.node.name)])
 
 
-@rule(*MOVEMENT)
+@rule(*VIEW_OPS)
 def movement(g: Group, ctx: Lowering) -> Lowered | None:
     x = g.inputs[0]
     rest = g.inputs[1:]
@@ -207,13 +207,14 @@ def resize(g: Group, ctx: Lowering) -> Lowered | None:
     return _host_node(g, ctx, "IntResize")
 
 
-def host(g: Group, ctx: Lowering) -> Lowered:
-    """The fallback: HostFloat dequantizes its integer inputs, runs the float kernel, quantizes."""
-    return _host_node(g, ctx, "HostFloat")
+def host(g: Group, ctx: Lowering, reason: str) -> Lowered:
+    """The fallback: HostFloat dequantizes its integer inputs, runs the float kernel, quantizes.
+    ``reason`` (why the op is not on the accelerator) is kept in the node's ``host_reason``."""
+    return _host_node(g, ctx, "HostFloat", {HOST_REASON: reason})
 
 
-def _host_node(g: Group, ctx: Lowering, op_type: str) -> Lowered:
-    attrs: dict = {"host_op": g.node.op_type} | {OP_PREFIX + k: v for k, v in g.node.attrs.items()}
+def _host_node(g: Group, ctx: Lowering, op_type: str, extra: dict | None = None) -> Lowered:
+    attrs: dict = {"host_op": g.node.op_type} | {OP_PREFIX + k: v for k, v in g.node.attrs.items()} | (extra or {})
     names = []
     for i, op in enumerate(g.inputs):
         names.append(ctx.use(op) if op is not None else "")
