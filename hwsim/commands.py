@@ -89,7 +89,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     target = load(args.target)
     graph = _import(args.model, args)
     ds = load_npz(args.data, graph)
-    result = quantize(graph, target.quantization, ds.batches(64), load_qconfig(args.config) if args.config else QConfig())
+    result = quantize(graph, target.quantization, ds.batches(64), load_qconfig(args.config) if args.config else QConfig(),
+                      bias_correction=args.bias_correction)
     _write_atomic(out, to_onnx(result.graph).SerializeToString())
     print(f"{out}: {len(result.table)} tensors quantized for {target.name} ({target.quant_summary})")
     for note in result.notes:
@@ -184,7 +185,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if args.model is not None and args.data is None:
         raise HwsimError("deploy: --data calib.npz is required with a model (the bundled example brings its own)")
     d = deploy(args.model, args.target, args.data, args.eval, args.config, sensitivity=args.sensitivity,
-               input_shapes=_input_shapes(args.input_shape), progress=_progress(args))
+               bias_correction=args.bias_correction, input_shapes=_input_shapes(args.input_shape), progress=_progress(args))
     files = {"report.json": d.report.to_json(), "report.md": markdown.render(d.report), "report.html": html.render(d.report),
              "trace.json": json.dumps(d.sim.chrome_trace(d.target), sort_keys=True) + "\n"}
     write_report_dir(out, files, force=args.force)
@@ -206,6 +207,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     q.add_argument("--data", required=True, help="calibration .npz")
     q.add_argument("-o", "--output", required=True, help="output .qdq.onnx")
     q.add_argument("--config", help="quant config YAML or preset name")
+    q.add_argument("--bias-correction", action="store_true", help="correct each layer's bias for its mean quantization error")
     _common(q, out_dir=False)
     q.set_defaults(func=cmd_quantize)
 
@@ -233,6 +235,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     d.add_argument("--eval", help="evaluation .npz (labels in 'y' give top-1; otherwise fidelity vs float)")
     d.add_argument("--config", help="quant config YAML or preset name")
     d.add_argument("--sensitivity", action="store_true", help="rank layers by how much their quantization hurts")
+    d.add_argument("--bias-correction", action="store_true", help="correct each layer's bias for its mean quantization error")
     d.add_argument("--out", required=True, help="report directory")
     d.add_argument("--quiet", action="store_true", help="no progress and no summary")
     d.add_argument("--verbose", action="store_true", help="progress even when stderr is not a terminal")

@@ -118,6 +118,7 @@ def deploy(
     config: str | Path | None = None,
     *,
     sensitivity: bool = False,
+    bias_correction: bool = False,
     input_shapes: dict[str, tuple[int, ...]] | None = None,
     progress: Progress | None = None,
 ) -> Deployment:
@@ -138,7 +139,7 @@ def deploy(
     calib = load_npz(data, graph)
     evalset = load_npz(eval_data, graph) if eval_data else calib
     say(f"calibrate ({calib.size} samples)")
-    result = quantize(graph, tgt.quantization, calib.batches(BATCH), qconfig)
+    result = quantize(graph, tgt.quantization, calib.batches(BATCH), qconfig, bias_correction=bias_correction)
     violations = check_constraints(result.graph, tgt.quantization)
     say("simulate")
     sim = simulate(result.graph, tgt)

@@ -113,3 +113,10 @@ def test_bad_quant_config_field_names_the_file_and_field(tmp_path, capsys):
     assert main(["deploy", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "qc.yaml" in err and "bitz" in err and not (tmp_path / "r").exists()
+
+
+def test_bias_correction_flag_adjusts_biases(tmp_path):
+    out = tmp_path / "r"
+    assert main(["deploy", "--target", "tda4vm", "--config", "w4a8", "--bias-correction", "--out", str(out), "--quiet"]) == 0
+    notes = json.loads((out / "report.json").read_text())["quantization"]["notes"]
+    assert any(n.startswith("bias correction: ") and not n.startswith("bias correction: 0 ") for n in notes)
