@@ -120,3 +120,11 @@ def test_bias_correction_flag_adjusts_biases(tmp_path):
     assert main(["deploy", "--target", "tda4vm", "--config", "w4a8", "--bias-correction", "--out", str(out), "--quiet"]) == 0
     notes = json.loads((out / "report.json").read_text())["quantization"]["notes"]
     assert any(n.startswith("bias correction: ") and not n.startswith("bias correction: 0 ") for n in notes)
+
+
+def test_readme_quant_config_example_runs(tmp_path):
+    out = tmp_path / "r"
+    assert main(["deploy", "--config", str(EXAMPLE_DIR / "quant.yaml"), "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["quantization"]["float_nodes"] == ["fc"]
+    assert any(h.startswith("fc (Gemm)") for h in report["host_fallbacks"])
