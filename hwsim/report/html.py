@@ -43,10 +43,12 @@ def render(r: DeployReport) -> str:
     parts += ["<h2>Latency per layer</h2>",
               bar_chart([x.name for x in layers], {"compute": [x.compute_cycles for x in layers], "stall": [x.stall_cycles for x in layers]},
                         title=f"Cycles per layer ({lat.total_cycles} total, {lat.latency_ms:.4g} ms)", unit=" cyc")]
-    sq = [s for s in r.layer_sqnr]
+    sq = [s for s in r.layer_sqnr if s.sqnr_db is not None]
+    exact = [s.tensor for s in r.layer_sqnr if s.sqnr_db is None]
     parts += ["<h2>Per-layer SQNR</h2>",
-              bar_chart([s.tensor for s in sq], {"SQNR dB": [s.sqnr_db if s.sqnr_db is not None else 100.0 for s in sq]},
-                        title="Float vs integer activations (higher is better)", unit=" dB")]
+              bar_chart([s.tensor for s in sq], {"SQNR dB": [s.sqnr_db for s in sq]},
+                        title="Float vs integer activations (higher is better)", unit=" dB"),
+              f"<p>Identical to float (no error): {escape(', '.join(exact))}</p>" if exact else ""]
     if r.sensitivity:
         parts += ["<h2>Which layer hurts?</h2>",
                   _table(["layer", "only this quantized: output SQNR dB", "all but this quantized: output SQNR dB"],
