@@ -26,6 +26,7 @@ from hwsim.exec.rules_vector import dequantize_node, host, rescale_node
 from quant.ir import Graph, Node, TensorInfo, verify
 from quant.opset import MATMUL_LIKE
 from quant.rounding import quantize
+from quant.passes.rewrite import fresh_name
 
 
 @dataclass
@@ -52,13 +53,7 @@ class Lowering:
     # --- helpers for rules --------------------------------------------------------------------
     def fresh(self, base: str, taken: set[str] | None = None) -> str:
         """A new tensor name (or, with ``taken``, a name unused in that set) starting with ``base``."""
-        taken = self._tensor_names if taken is None else taken
-        name, i = base, 0
-        while name in taken:
-            i += 1
-            name = f"{base}_{i}"
-        taken.add(name)
-        return name
+        return fresh_name(base, self._tensor_names if taken is None else taken)
 
     def use(self, op: Operand) -> str:
         """The operand's tensor name, adding a constant operand to the integer graph's initializers."""
