@@ -34,10 +34,13 @@ def _import(path: str, args: argparse.Namespace):
 
 
 def _progress(args: argparse.Namespace):
-    """Progress lines on stderr when it is a terminal (or --verbose); nothing with --quiet."""
-    if args.quiet or not (args.verbose or sys.stderr.isatty()):
-        return None
-    return lambda msg: print(f"hwsim: {msg}...", file=sys.stderr, flush=True)
+    """Bars on stderr while stdout is a terminal; a line per step with --verbose; nothing with --quiet."""
+    from hwsim.progress import Progress
+
+    if args.quiet:
+        return Progress()
+    live = sys.stdout.isatty() and sys.stderr.isatty()
+    return Progress(sys.stderr, live=live) if live or args.verbose else Progress()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

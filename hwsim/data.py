@@ -31,8 +31,14 @@ class Dataset:
     def batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
         """Batches of ``batch_size`` samples, or of the model's fixed batch (a short remainder is dropped)."""
         step = self.fixed_batch or batch_size
-        for start in range(0, self.size, step):
-            yield {k: v[start : start + step] for k, v in self.inputs.items()}
+        for i in range(self.count(batch_size)):
+            yield {k: v[i * step : (i + 1) * step] for k, v in self.inputs.items()}
+
+    def count(self, batch_size: int) -> int:
+        """How many batches ``batches(batch_size)`` yields."""
+        if self.fixed_batch:
+            return self.size // self.fixed_batch
+        return -(-self.size // batch_size)
 
     def head(self, n: int) -> Dataset:
         labels = None if self.labels is None else self.labels[:n]

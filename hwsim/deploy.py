@@ -12,11 +12,13 @@ import numpy as np
 from hwsim import __version__
 from hwsim.data import Dataset, load_npz
 from hwsim.evaluate import collect, finite_or_none, sqnr_db, top1
+from hwsim.compiler import compile
 from hwsim.exec import check_constraints, host_nodes, lower, run_integer, run_integer_codes
 from hwsim.report.model import (
     Accuracy, DeployReport, LayerSqnr, Memory, ModelInfo, Quantization, Sensitivity, TargetInfo, TensorRow, ViolationRow,
 )
-from hwsim.sim import SimResult, simulate
+from hwsim.progress import Progress
+from hwsim.sim import SimResult, simulate_program
 from hwsim.target import Target, find, load
 from quant.executor import run
 from quant.ir import Graph
@@ -28,9 +30,6 @@ EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "digits"
 DEFAULT_TARGET = "generic"
 BATCH = 64
 GRAPH_OUTPUT_SUFFIX = "_QuantizeLinear_Input"
-
-Progress = Callable[[str], None]
-
 
 @dataclass(frozen=True)
 class Deployment:
@@ -49,10 +48,17 @@ def _first_output(graph: Graph, runner) -> Callable:
     return lambda feeds: runner(feeds)[name]
 
 
-def _accuracy(graph: Graph, qdq: Graph, target: Target, ds: Dataset) -> Accuracy:
-    float_out = collect(_first_output(graph, lambda f: run(graph, f)), ds.batches(BATCH))
-    fq_out = collect(_first_output(qdq, lambda f: run(qdq, f)), ds.batches(BATCH))
-    int_out = collect(_first_output(qdq, lambda f: run_integer(qdq, target, f)), ds.batches(BATCH))
+def _accuracy(graph: Graph, qdq: Graph, target: Target, ds: Dataset, progress: Progress) -> Accuracy:
+    n = ds.count(BATCH)
+    with progress.stage("evaluate", 3 * n, "batches") as stage:
+        def batches():
+            for b in ds.batches(BATCH):
+                yield b
+                stage.advance()
+
+        float_out = collect(_first_output(graph, lambda f: run(graph, f)), batches())
+        fq_out = collect(_first_output(qdq, lambda f: run(qdq, f)), batches())
+        int_out = collect(_first_output(qdq, lambda f: run_integer(qdq, target, f)), batches())
     agreement = float(np.mean(top1(int_out) == top1(float_out)))
     common = dict(samples=ds.size, data=ds.path, integer_top1_agreement=round(agreement, 6),
                   fake_quant_sqnr_db=finite_or_none(sqnr_db(float_out, fq_out)),
@@ -86,7 +92,8 @@ def _layer_sqnr(result: QuantResult, target: Target, ds: Dataset) -> list[LayerS
     return rows
 
 
-def _sensitivity(graph: Graph, target: Target, calib: Dataset, ds: Dataset, qconfig: QConfig) -> list[Sensitivity]:
+def _sensitivity(graph: Graph, target: Target, calib: Dataset, ds: Dataset, qconfig: QConfig,
+                 progress: Progress) -> list[Sensitivity]:
     """For each MAC layer: output SQNR with only it float, and with only it quantized (fake-quant)."""
     from quant.opset import MATMUL_LIKE
     from quant.qconfig import Override
@@ -102,7 +109,7 @@ def _sensitivity(graph: Graph, target: Target, calib: Dataset, ds: Dataset, qcon
         return finite_or_none(sqnr_db(ref, run(res.graph, feeds)[out]))
 
     rows = []
-    for name in layers:
+    for name in progress.track(layers, "sensitivity", len(layers), "MAC layers"):
         others = [Override(name=o, float=True) for o in layers if o != name]
         rows.append(Sensitivity(layer=name, only_this_float_sqnr_db=sqnr_with([Override(name=name, float=True)]),
                                 only_this_quantized_sqnr_db=sqnr_with(others)))
@@ -123,7 +130,7 @@ def deploy(
     progress: Progress | None = None,
 ) -> Deployment:
     """Deploy ``model`` (default: the bundled digits classifier) on ``target`` and report everything."""
-    say = progress or (lambda _msg: None)
+    progress = progress or Progress()
     if model is None:
         model = EXAMPLE_DIR / "model.onnx"
         data = data or EXAMPLE_DIR / "calib.npz"
@@ -132,24 +139,21 @@ def deploy(
         from quant.errors import DataError
 
         raise DataError("no calibration data: pass --data calib.npz (one array per model input, batch first)")
-    say("import")
-    tgt = load(target)
-    graph = import_model(model, input_shapes=input_shapes)
-    qconfig = load_qconfig(config) if config else QConfig()
-    calib = load_npz(data, graph)
-    evalset = load_npz(eval_data, graph) if eval_data else calib
-    say(f"calibrate ({calib.size} samples)")
-    result = quantize(graph, tgt.quantization, calib.batches(BATCH), qconfig, bias_correction=bias_correction)
+    with progress.stage("import"):
+        tgt = load(target)
+        graph = import_model(model, input_shapes=input_shapes)
+        qconfig = load_qconfig(config) if config else QConfig()
+        calib = load_npz(data, graph)
+        evalset = load_npz(eval_data, graph) if eval_data else calib
+    batches = progress.track(calib.batches(BATCH), "calibrate", calib.count(BATCH), f"batches ({calib.size} samples)")
+    result = quantize(graph, tgt.quantization, batches, qconfig, bias_correction=bias_correction)
     violations = check_constraints(result.graph, tgt.quantization)
-    say("simulate")
-    sim = simulate(result.graph, tgt)
-    say(f"evaluate ({evalset.size} samples: float, fake-quant, integer)")
-    accuracy = _accuracy(graph, result.graph, tgt, evalset)
+    program = compile(result.graph, tgt)
+    with progress.stage("simulate", len(program.layers), "layers") as stage:
+        sim = simulate_program(program, tgt, on_layer_done=stage.advance)
+    accuracy = _accuracy(graph, result.graph, tgt, evalset, progress)
     layer_sqnr = _layer_sqnr(result, tgt, evalset)
-    sens = []
-    if sensitivity:
-        say("sensitivity (one quantization per layer and mode)")
-        sens = _sensitivity(graph, tgt, calib, evalset, qconfig)
+    sens = _sensitivity(graph, tgt, calib, evalset, qconfig, progress) if sensitivity else []
     r = sim.report
     host = [f"{lay.name} ({lay.op_type}): {lay.reason}" for lay in r.layers if lay.unit == "host"]
     # the integer executor may send more to the host than the timing model (e.g. an op fused after an

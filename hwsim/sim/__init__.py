@@ -3,8 +3,8 @@
 API:
 
 * ``simulate(graph, target, *, batch=1) -> SimResult``: compile (``hwsim.compiler.compile``) and run.
-* ``simulate_program(program, target) -> SimResult``: run an already compiled ``Program``.
-* ``run(program, target, trace=None) -> Trace``: the engine alone (events only).
+* ``simulate_program(program, target, on_layer_done=None) -> SimResult``: run an already compiled ``Program``.
+* ``run(program, target, trace=None, on_layer_done=None) -> Trace``: the engine alone (events only).
 * ``build_report(program, trace, target) -> SimReport``: the pure summary of a run.
 * ``chrome_trace(trace, target, program=None) -> dict``: Trace Event Format, for ``trace.json``.
 
@@ -14,6 +14,7 @@ Nothing here prints or writes files.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from hwsim.compiler import Program, compile
 from hwsim.sim.chrome import chrome_trace
@@ -34,8 +35,8 @@ class SimResult:
         return chrome_trace(self.trace, target, self.program)
 
 
-def simulate_program(program: Program, target: Target) -> SimResult:
-    trace = run(program, target)
+def simulate_program(program: Program, target: Target, on_layer_done: Callable[[], None] | None = None) -> SimResult:
+    trace = run(program, target, on_layer_done=on_layer_done)
     return SimResult(build_report(program, trace, target), trace, program)
 
 

@@ -19,7 +19,7 @@
 """
 from __future__ import annotations
 
-from typing import Generator
+from typing import Callable, Generator
 
 import simpy
 
@@ -54,13 +54,15 @@ class Machine:
 class _Progress:
     """Counts a layer's stored tiles; ``done`` fires when the last one lands."""
 
-    def __init__(self, env: simpy.Environment, tiles: int):
-        self.done, self.left = env.event(), tiles
+    def __init__(self, env: simpy.Environment, tiles: int, on_done: Callable[[], None] | None):
+        self.done, self.left, self.on_done = env.event(), tiles, on_done
 
     def stored(self) -> None:
         self.left -= 1
         if self.left == 0:
             self.done.succeed()
+            if self.on_done is not None:
+                self.on_done()
 
 
 def _tile(m: Machine, layer: Layer, tile: Tile, in_buffer, ready, prev: tuple, mine: tuple, progress: _Progress) -> Generator:
@@ -97,9 +99,9 @@ def _release(m: Machine, layer: Layer, program: Program, last_compute) -> Genera
         m.sram.free(program.layers[p].keep_bytes, "output", p, -1)
 
 
-def _dispatch(m: Machine, program: Program) -> Generator:
+def _dispatch(m: Machine, program: Program, on_layer_done: Callable[[], None] | None) -> Generator:
     env = m.env
-    progress = [_Progress(env, len(layer.tiles)) for layer in program.layers]
+    progress = [_Progress(env, len(layer.tiles), on_layer_done) for layer in program.layers]
     prev = (env.event().succeed(), env.event().succeed())  # (loads issued, compute done) of the previous tile
     for layer in program.layers:
         deps = [progress[d].done for d in layer.depends_on]
@@ -113,8 +115,11 @@ def _dispatch(m: Machine, program: Program) -> Generator:
         env.process(_release(m, layer, program, prev[1]))
 
 
-def run(program: Program, target: Target, trace: Trace | None = None) -> Trace:
-    """Simulate ``program`` on ``target``; return the trace (the engine prints and writes nothing)."""
+def run(program: Program, target: Target, trace: Trace | None = None, on_layer_done: Callable[[], None] | None = None) -> Trace:
+    """Simulate ``program`` on ``target``; return the trace (the engine prints and writes nothing).
+
+    ``on_layer_done`` is called as each layer's last tile is stored (a progress bar's hook).
+    """
     trace = trace if trace is not None else Trace()
     env = simpy.Environment()
     machine = Machine(env, target, trace)
@@ -125,7 +130,7 @@ def run(program: Program, target: Target, trace: Trace | None = None) -> Trace:
                 f"layer '{layer.name}' needs a {too_big}-byte SRAM buffer but memory.sram.size_bytes is "
                 f"{target.memory.sram.size_bytes}; compile the program for this target"
             )
-    env.process(_dispatch(machine, program))
+    env.process(_dispatch(machine, program, on_layer_done))
     env.run()
     expected = sum(len(layer.tiles) for layer in program.layers)
     if machine.tiles_done != expected:
