@@ -137,6 +137,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from hwsim.sim import simulate
     from hwsim.target import load
 
+    if args.batch < 1:
+        raise HwsimError(f"--batch {args.batch}: give at least 1 input per inference")
     out = Path(args.out)
     check_writable(out, force=args.force)
     target = load(args.target)

@@ -77,3 +77,9 @@ def test_deploy_into_a_file_path(tmp_path, capsys, force):
     (tmp_path / "f").write_text("mine")
     assert main(["deploy", "--out", str(tmp_path / "f"), "--quiet"] + (["--force"] if force else [])) == 2
     assert (tmp_path / "f").read_text() == "mine"
+
+
+def test_simulate_batch_below_one_names_the_flag(tmp_path, capsys):
+    assert main(["simulate", MODEL, "--target", "generic", "--batch", "0", "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.startswith("hwsim: error: --batch 0:")
+    assert not (tmp_path / "r").exists()
