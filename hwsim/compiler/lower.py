@@ -179,10 +179,7 @@ def plan_residency(specs: list[LayerSpec], view: GraphView, env: TileEnv) -> tup
     for i, sp in enumerate(specs):
         t = planner.plan(i, on_chip, env.sram_bytes)
         if t is None:
-            raise CompileError(
-                f"layer '{sp.group.name}' ({sp.group.head.op_type}): no tile fits in memory.sram.size_bytes="
-                f"{env.sram_bytes}; give the target more SRAM"
-            )
+            raise _no_tile_fits(sp, specs, i, env)
         plans.append(t)
     for p, sp in enumerate(specs):
         if sp.unit is Unit.HOST or len(sp.outputs) != 1 or sp.outputs[0] in view.graph_outputs:
@@ -203,10 +200,24 @@ def plan_residency(specs: list[LayerSpec], view: GraphView, env: TileEnv) -> tup
     return on_chip, plans, live
 
 
+def _no_tile_fits(sp: LayerSpec, specs: list[LayerSpec], i: int, env: TileEnv) -> CompileError:
+    """The error for a layer no tiling fits: blame the accumulator memory when SRAM alone would do."""
+    where = f"layer '{sp.group.name}' ({sp.group.head.op_type})"
+    if env.acc_mem_bytes and _Planner(specs, dataclasses.replace(env, acc_mem_bytes=0)).plan(i, frozenset(), env.sram_bytes):
+        return CompileError(f"{where}: no tile's accumulators fit in memory.accumulator_bytes={env.acc_mem_bytes}; "
+                            "give the target more accumulator memory")
+    return CompileError(f"{where}: no tile fits in memory.sram.size_bytes={env.sram_bytes}; give the target more SRAM")
+
+
 def compile(graph: Graph, target: Target, *, batch: int = 1) -> Program:
     """Lower ``graph`` (float, or QDQ) onto ``target`` for ``batch`` inputs at a time."""
     if batch < 1:
         raise CompileError(f"batch must be at least 1, got {batch}")
+    fixed = _fixed_batch(graph)
+    if fixed is not None and batch not in (1, fixed):
+        raise CompileError(f"batch {batch}: the model's batch dimension is fixed at {fixed}; export it with a "
+                           "symbolic batch dimension to simulate other batch sizes")
+    batch = fixed or batch  # a fixed batch is what runs, and what the report says
     view = graph_view(graph, target, batch)
     patterns = [tuple(r.pattern) for r in target.quantization.fused_patterns]
     specs = [spec(g, view, target) for g in group_ops(view, patterns)]
@@ -252,6 +263,14 @@ def compile(graph: Graph, target: Target, *, batch: int = 1) -> Program:
             tiles=tiles,
         ))
     return Program(graph.name, target.name, batch, tuple(layers))
+
+
+def _fixed_batch(graph: Graph) -> int | None:
+    """The leading dimension of the inputs when none is symbolic (None: the caller's batch applies)."""
+    lead = [i.shape[0] for i in graph.inputs if i.shape]
+    if not lead or any(isinstance(d, str) for d in lead):
+        return None
+    return lead[0]
 
 
 def _gemm_shape(work: Work) -> GemmShape | None:

@@ -24,8 +24,9 @@ class Footprint:
 
     ``in_rows > 0`` describes a sliding window over rows: outputs come in rows of ``row_len``, and
     ``r`` output rows read ``(r - 1) * stride + extent`` of the ``in_rows`` input rows (the halo is
-    re-read by the next tile). ``in_rows == 0`` is a proportional share. ``whole`` inputs (a
-    broadcast operand) are read in full once per layer.
+    re-read by the next tile). A window no taller than its stride (a 1x1 conv) has no halo: ``m``
+    outputs read ``extent`` input rows per output row, pro rata. ``in_rows == 0`` is a proportional
+    share. ``whole`` inputs (a broadcast operand) are read in full once per layer.
     """
 
     tensor: str
@@ -42,6 +43,8 @@ class Footprint:
             return self.total_bytes
         if self.in_rows <= 0:
             return -(-self.total_bytes * m // self.m_total)
+        if self.extent <= self.stride:
+            return min(-(-self.total_bytes * m * self.extent // (self.row_len * self.in_rows)), self.total_bytes)
         out_rows = -(-m // self.row_len)
         rows = min(self.in_rows, (out_rows - 1) * self.stride + self.extent)
         b = -(-self.total_bytes * rows // self.in_rows)
