@@ -1,15 +1,16 @@
 """Float Conv and ConvTranspose over any number of spatial dims (NC + spatial layout).
 
 Conv is im2col (one copy of a strided window view per chunk of samples, into a reused buffer) and
-one BLAS matmul per chunk and group. Depthwise conv (one channel per group) runs on the tap engine of
-``quant.kernels.window``: per cache-sized block of planes, the taps' runs are copied side by side and
-multiplied by the per-channel weights in one batched matmul. ConvTranspose is a matmul followed by a
+BLAS matmuls per chunk and group. Depthwise conv (one channel per group) runs on the tap engine of
+``quant.kernels.window``: per cache-sized block of planes, the taps' runs are copied side by side (one
+copy per stride phase) and multiplied by the per-channel weights in one batched matmul. ConvTranspose is a matmul followed by a
 col2im scatter-add over the kernel taps. Python loops run over taps, sample chunks or plane blocks,
 never over pixels.
 """
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -18,6 +19,8 @@ from quant.kernels.registry import KernelContext, kernel
 from quant.kernels.window import ints, out_size, resolve_pads, tap_blocks, tap_geometry, tap_slices, windows
 
 _COLS_BYTES = 8 << 20  # the im2col buffer of one chunk of samples (reused across chunks)
+_WIDE_GEMM = 512  # output pixels per sample from which a GEMM per sample runs as fast as a batched one
+_DW_COLS_BYTES = 512 << 10  # the depthwise tap buffer of one block of planes: well within L2
 
 
 def _geometry(x: np.ndarray, k: Sequence[int], attrs: Mapping[str, Any]):
@@ -27,39 +30,51 @@ def _geometry(x: np.ndarray, k: Sequence[int], attrs: Mapping[str, Any]):
 
 
 def _depthwise(x: np.ndarray, w: np.ndarray, s, d, pb, pe) -> np.ndarray:
-    """Per-channel conv on cache-sized blocks of planes: copy each tap's run into a [planes, taps,
-    length] buffer, then one batched matmul with the [planes, 1, taps] weights."""
+    """Per-channel conv on blocks of planes: copy the taps' runs side by side into a [planes, taps,
+    length] buffer (one copy per phase, ``g.grids``), then one batched matmul with the [planes, 1, taps]
+    weights. Blocks are sized so that this buffer stays in L2 (the copies and the matmul both read it)."""
     (n, c), k = x.shape[:2], w.shape[2:]
     g = tap_geometry(x.shape[2:], k, s, d, pb, pe)
     out = out_size([i + b + e for i, b, e in zip(x.shape[2:], pb, pe)], k, s, d)
-    wf = np.broadcast_to(w.reshape(1, c, 1, -1), (n, c, 1, len(g.offsets))).reshape(n * c, 1, -1)
+    taps = len(g.offsets)
+    wt = w.reshape(c, taps)[:, list(g.grid_order)]  # in the order the grids lay the taps out
+    wf = np.broadcast_to(wt.reshape(1, c, 1, taps), (n, c, 1, taps)).reshape(n * c, 1, taps)
     y = np.empty((n * c, *out), dtype=np.float32)
     cols = acc = None
-    for lo, hi, runs in tap_blocks(x, g):
-        if cols is None:  # the first block is the largest
-            cols = np.empty((hi - lo, len(runs), g.length), dtype=np.float32)
+    for lo, hi, flat in tap_blocks(x, g, step=_DW_COLS_BYTES // (4 * taps * max(1, g.length))):
+        if cols is None:  # the first block is the largest: views of its buffers serve every block
+            cols = np.empty((hi - lo, taps, g.length), dtype=np.float32)
             acc = np.empty((hi - lo, 1, g.length), dtype=np.float32)
-        cb = cols[: hi - lo]
-        for t, run in enumerate(runs):
-            cb[:, t] = run
-        a = np.matmul(wf[lo:hi], cb, out=acc[: hi - lo])
-        y[lo:hi] = a.reshape(hi - lo, *g.virtual)[g.crop]
+            copies, t = [], 0
+            for grid in g.grids(flat):  # to consecutive rows of cols, in the order of g.grid_order
+                size = math.prod(grid.shape[1:-1])
+                copies.append((grid, cols[:, t:t + size].reshape(grid.shape)))
+                t += size
+            cropped = acc.reshape(hi - lo, *g.virtual)[g.crop]
+        for src, dst in copies:
+            np.copyto(dst[: hi - lo], src[: hi - lo])
+        np.matmul(wf[lo:hi], cols[: hi - lo], out=acc[: hi - lo])
+        y[lo:hi] = cropped[: hi - lo]
     return y.reshape(n, c, *out)
 
 
 def _im2col_conv(x: np.ndarray, w: np.ndarray, g: int, s, d, pb, pe) -> np.ndarray:
-    """Conv as GEMM: per chunk of samples, copy the windows once into a reused column buffer laid out
-    [group, Cg*kernel, samples*pixels] and multiply by the [group, Mg, Cg*kernel] weights (BLAS)."""
+    """Conv as GEMM: per chunk of samples, copy the windows once into a reused column buffer and
+    multiply by the [group, Mg, Cg*kernel] weights (BLAS). With many pixels the buffer is laid out
+    [sample, group, Cg*kernel, pixels], one GEMM per sample that writes the output in place; with few,
+    [group, Cg*kernel, samples*pixels], one GEMM wide enough to run BLAS at full speed."""
     (n, c), sp, k, m = x.shape[:2], x.shape[2:], w.shape[2:], w.shape[0]
     padded = tuple(i + b + e for i, b, e in zip(sp, pb, pe))
     out = out_size(padded, k, s, d)
     p, kk, r = int(np.prod(out)), c * int(np.prod(k)), len(k)
     wm = w.reshape(g, m // g, -1)
     y = np.empty((n, m, *out), dtype=np.float32)
+    yg = y.reshape(n, g, m // g, p)
     if all(v == 1 for v in (*k, *s)) and not any(pb) and not any(pe):  # 1x1: the input is the column matrix
-        np.matmul(wm, x.reshape(n, g, c // g, p), out=y.reshape(n, g, m // g, p))
+        np.matmul(wm, x.reshape(n, g, c // g, p), out=yg)
         return y
     nb = max(1, min(n, _COLS_BYTES // (4 * kk * p)))
+    per_sample = nb == 1 or p >= _WIDE_GEMM
     cols = np.empty(kk * nb * p, dtype=np.float32)
     padding = any(pb) or any(pe)
     xbuf = np.zeros((nb, c, *padded), dtype=np.float32) if padding else None
@@ -72,13 +87,13 @@ def _im2col_conv(x: np.ndarray, w: np.ndarray, g: int, s, d, pb, pe) -> np.ndarr
             xb[interior] = x[lo:hi]  # the zero border is never written
         else:
             xb = x[lo:hi]
-        cb = cols[: kk * (hi - lo) * p].reshape(c, *k, hi - lo, *out)
-        np.copyto(cb, windows(xb, k, s, d, out).transpose(perm))
-        cm = cb.reshape(g, kk // g, (hi - lo) * p)
-        if hi - lo == 1:
-            np.matmul(wm, cm, out=y[lo].reshape(g, m // g, p))
+        cb = cols[: kk * (hi - lo) * p]
+        if per_sample:
+            np.copyto(cb.reshape(hi - lo, c, *k, *out), windows(xb, k, s, d, out))
+            np.matmul(wm, cb.reshape(hi - lo, g, kk // g, p), out=yg[lo:hi])
         else:
-            y[lo:hi] = np.matmul(wm, cm).reshape(m, hi - lo, *out).swapaxes(0, 1)
+            np.copyto(cb.reshape(c, *k, hi - lo, *out), windows(xb, k, s, d, out).transpose(perm))
+            y[lo:hi] = np.matmul(wm, cb.reshape(g, kk // g, (hi - lo) * p)).reshape(m, hi - lo, *out).swapaxes(0, 1)
     return y
 
 

@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from onnx import helper
 
-from quant.kernels.registry import KernelContext, kernel
+from quant.kernels.registry import KernelContext, donated_out, kernel
 
 def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer):
@@ -16,9 +16,10 @@ def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 _BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _int_div,
+    "Div": _int_div,
     "Pow": lambda a, b: np.power(a, b).astype(a.dtype, copy=False),  # the base's type, as ONNX
 }
+_UFUNC_BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}  # may write into a donated operand
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -57,7 +58,6 @@ def hard_swish(x: np.ndarray) -> np.ndarray:
 
 _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Sqrt": np.sqrt, "Exp": np.exp, "Tanh": np.tanh, "Erf": erf, "Sigmoid": sigmoid,
-    "Relu": lambda x: np.maximum(x, x.dtype.type(0)),
     "HardSwish": hard_swish,
 }
 
@@ -65,6 +65,16 @@ _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 def _binary_kernel(fn):
     def k(inputs, attrs, ctx):
         return (fn(inputs[0], inputs[1]),)
+    return k
+
+
+def _ufunc_binary_kernel(fn):
+    def k(inputs, attrs, ctx):
+        a, b = inputs[0], inputs[1]
+        shape, dtype = np.broadcast_shapes(a.shape, b.shape), np.result_type(a, b)
+        out = donated_out(inputs, ctx, 0, shape, dtype)
+        out = donated_out(inputs, ctx, 1, shape, dtype) if out is None else out
+        return (fn(a, b, out=out),)
     return k
 
 
@@ -76,6 +86,8 @@ def _unary_kernel(fn):
 
 for _op, _fn in _BINARY.items():
     kernel(_op)(_binary_kernel(_fn))
+for _op, _fn in _UFUNC_BINARY.items():
+    kernel(_op)(_ufunc_binary_kernel(_fn))
 for _op, _fn in _UNARY.items():
     kernel(_op)(_unary_kernel(_fn))
 
@@ -85,6 +97,12 @@ def cast(inputs, attrs: Mapping[str, Any], ctx: KernelContext) -> tuple[np.ndarr
     to = attrs["to"]
     dtype = np.dtype(to) if isinstance(to, str) else helper.tensor_dtype_to_np_dtype(int(to))
     return (inputs[0].astype(dtype),)
+
+
+@kernel("Relu")
+def relu(inputs, attrs: Mapping[str, Any], ctx: KernelContext) -> tuple[np.ndarray, ...]:
+    x = inputs[0]
+    return (np.maximum(x, x.dtype.type(0), out=donated_out(inputs, ctx, 0, x.shape, x.dtype)),)
 
 
 @kernel("LeakyRelu")
@@ -107,7 +125,7 @@ def clip(inputs, attrs: Mapping[str, Any], ctx: KernelContext) -> tuple[np.ndarr
     if lo is None and hi is None:
         return (x.copy(),)
     bound = [None if v is None else np.asarray(v, dtype=x.dtype).reshape(()) for v in (lo, hi)]
-    return (np.clip(x, *bound),)
+    return (np.clip(x, *bound, out=donated_out(inputs, ctx, 0, x.shape, x.dtype)),)
 
 
 @kernel("HardSigmoid")

@@ -47,7 +47,8 @@ def max_pool(inputs, attrs: Mapping[str, Any], ctx: KernelContext) -> tuple[np.n
     low = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
     y = np.empty((x.shape[0] * x.shape[1], *out), dtype=x.dtype)
     acc = None
-    for lo, hi, runs in tap_blocks(x, g, low):
+    for lo, hi, flat in tap_blocks(x, g, low):
+        runs = g.runs(flat)
         acc = np.empty((hi - lo, g.length), dtype=x.dtype) if acc is None else acc  # first block is the largest
         a = acc[: hi - lo]
         np.maximum(runs[0], runs[1], out=a) if len(runs) > 1 else np.copyto(a, runs[0])
@@ -72,7 +73,8 @@ def average_pool(inputs, attrs: Mapping[str, Any], ctx: KernelContext) -> tuple[
     g = tap_geometry(x.shape[2:], k, s, d, pb, end)
     y = np.empty((x.shape[0] * x.shape[1], *out), dtype=np.float32)
     acc = None
-    for lo, hi, runs in tap_blocks(x, g):
+    for lo, hi, flat in tap_blocks(x, g):
+        runs = g.runs(flat)
         acc = np.empty((hi - lo, g.length), dtype=np.float32) if acc is None else acc
         a = acc[: hi - lo]
         np.copyto(a, runs[0])

@@ -1,9 +1,10 @@
 """One registry of kernels, keyed by (op type, mode); filled by the ``@kernel`` decorator.
 
-A kernel is a pure function ``fn(inputs, attrs, ctx) -> tuple[np.ndarray, ...]``:
+A kernel is a function ``fn(inputs, attrs, ctx) -> tuple[np.ndarray, ...]``:
 ``inputs`` is a list with ``None`` for omitted optional inputs, ``attrs`` the node's attributes as
-plain Python values, ``ctx`` a ``KernelContext``. Opset variants register with ``since=N``; the
-highest ``since`` not above the model's opset wins.
+plain Python values, ``ctx`` a ``KernelContext``. It never writes into its inputs, except those the
+executor donates (``ctx.donated``, see ``donated_out``). Opset variants register with ``since=N``;
+the highest ``since`` not above the model's opset wins.
 """
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ class KernelContext:
     node_name: str
     opset: int
     arith: Any = None  # mode-specific settings, e.g. the target's integer arithmetic in Mode.INT
+    donated: frozenset[int] = frozenset()  # positions of inputs nobody reads after this node (see donated_out)
+
+
+def donated_out(inputs: Sequence[np.ndarray | None], ctx: KernelContext, pos: int,
+                shape: Sequence[int], dtype: np.dtype) -> np.ndarray | None:
+    """``inputs[pos]`` when the executor donated it and it can hold a C-contiguous ``shape``/``dtype``
+    result, else None: the ``out=`` of a kernel that may compute in place (no fresh memory to fault in)."""
+    x = inputs[pos] if pos in ctx.donated else None
+    if x is None or x.shape != tuple(shape) or x.dtype != dtype or not x.flags.c_contiguous or not x.flags.writeable:
+        return None
+    return x
 
 
 Kernel = Callable[[Sequence[np.ndarray | None], Mapping[str, Any], KernelContext], tuple[np.ndarray, ...]]

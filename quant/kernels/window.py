@@ -2,7 +2,9 @@
 views, and the tap engine that reads kernel taps as long runs of cache-sized blocks of planes."""
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -60,6 +62,9 @@ class TapGeometry:
     "virtual" output whose rows are as wide as a phase plane reads element q + offset(tap); the columns
     past the real output width are computed and dropped. With unequal strides the virtual output is
     the stride-1 one, subsampled at the end.
+
+    The taps that read the same phase sit on a regular grid of offsets, so one strided view (``grids``)
+    presents all of them at once: a copy of it replaces one copy per tap.
     """
 
     offsets: tuple[int, ...]  # one per tap, into the flat plane
@@ -69,10 +74,27 @@ class TapGeometry:
     fills: tuple[tuple[tuple[slice, ...], tuple[slice, ...]], ...]  # (phase-buffer index, input index)
     phase_shape: tuple[int, ...]  # [phases, *phase plane]
     plane: int  # elements per plane in the buffer, slack included
+    grid_specs: tuple[tuple[int, tuple[int, ...], tuple[int, ...]], ...]  # (offset, taps per axis, step per axis)
+    grid_order: tuple[int, ...]  # the taps (row-major kernel index) in the order ``grids`` lists them
+
+    def runs(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Per tap, the [planes, length] run it reads from a block ``flat`` of ``tap_blocks``."""
+        return [flat[:, o:o + self.length] for o in self.offsets]
+
+    def grids(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Per phase, a read-only [planes, *taps per axis, length] view of its taps' runs."""
+        p, e = flat.strides[0], flat.itemsize
+        return [as_strided(flat[:, o:], (flat.shape[0], *counts, self.length), (p, *(st * e for st in steps), e),
+                           writeable=False) for o, counts, steps in self.grid_specs]
 
 
 def tap_geometry(sp: Sequence[int], k: Sequence[int], s: Sequence[int], d: Sequence[int],
                  pb: Sequence[int], pe: Sequence[int]) -> TapGeometry:
+    return _tap_geometry(*(tuple(int(v) for v in a) for a in (sp, k, s, d, pb, pe)))
+
+
+@functools.lru_cache(maxsize=256)  # a network asks again for the same few layer shapes on every run
+def _tap_geometry(sp, k, s, d, pb, pe) -> TapGeometry:
     padded = [i + b + e for i, b, e in zip(sp, pb, pe)]
     out = out_size(padded, k, s, d)
     equal = len(set(s)) == 1
@@ -84,6 +106,15 @@ def tap_geometry(sp: Sequence[int], k: Sequence[int], s: Sequence[int], d: Seque
     for tap in itertools.product(*(range(kk) for kk in k)):
         phase = phases.index(tuple(t * dd % st for t, dd in zip(tap, d)))
         offsets.append(phase * qstr[0] * q[0] + sum(t * dd // st * qs for t, dd, qs in zip(tap, d, qstr)))
+    # The taps of one phase: per axis, those with t * d = phase (mod st), spaced st / gcd(d, st) apart.
+    grid_specs, grid_order = [], []
+    for ph in itertools.product(range(st), repeat=len(k)):
+        members = [[t for t in range(kk) if t * dd % st == p] for kk, dd, p in zip(k, d, ph)]
+        if all(members):
+            first = tuple(m[0] for m in members)
+            grid_specs.append((offsets[int(np.ravel_multi_index(first, k))], tuple(len(m) for m in members),
+                               tuple(dd // math.gcd(dd, st) * qs for dd, qs in zip(d, qstr))))
+            grid_order += [int(np.ravel_multi_index(t, k)) for t in itertools.product(*members)]
     rows = out[0] if equal else padded[0] - (k[0] - 1) * d[0]
     if equal:
         crop = (slice(None), slice(None), *(slice(0, o) for o in out[1:]))
@@ -97,22 +128,23 @@ def tap_geometry(sp: Sequence[int], k: Sequence[int], s: Sequence[int], d: Seque
                       (slice(None), *(slice(f - b, n, st) for f, b, n in zip(first, pb, sp)))))
     length = rows * qstr[0]
     plane = max(len(phases) * q[0] * qstr[0], max(offsets) + length)
-    return TapGeometry(tuple(offsets), length, (rows, *q[1:]), crop, tuple(fills), (len(phases), *q), plane)
+    return TapGeometry(tuple(offsets), length, (rows, *q[1:]), crop, tuple(fills), (len(phases), *q), plane,
+                       tuple(grid_specs), tuple(grid_order))
 
 
-def tap_blocks(x: np.ndarray, g: TapGeometry, value: float = 0.0):
-    """Yield (lo, hi, runs) over blocks of about ``BLOCK_BYTES`` of the N*C planes of ``x``: ``runs``
-    holds, per tap, the [hi-lo, length] view that tap reads. The block buffer is reused, so the taps
-    read it from cache; its border keeps ``value``."""
+def tap_blocks(x: np.ndarray, g: TapGeometry, value: float = 0.0, step: int | None = None):
+    """Yield (lo, hi, flat) over blocks of ``step`` (default: about ``BLOCK_BYTES`` of) the N*C planes
+    of ``x``: ``flat`` is the [hi-lo, plane] buffer the taps read (``g.runs``, ``g.grids``). The buffer
+    is reused (every ``flat`` is a prefix of the first), so the taps read it from cache; its border
+    keeps ``value``."""
     (n, c), sp = x.shape[:2], x.shape[2:]
     planes = x.reshape(n * c, *sp)
-    step = max(1, BLOCK_BYTES // (x.itemsize * g.plane))
+    step = max(1, BLOCK_BYTES // (x.itemsize * g.plane) if step is None else step)
     buf = np.full((min(step, n * c), g.plane), value, dtype=x.dtype)
-    size = int(np.prod(g.phase_shape))
+    phased = buf[:, :math.prod(g.phase_shape)].reshape(len(buf), *g.phase_shape)
+    fills = [(phased[dst], planes[src]) for dst, src in g.fills]  # indexed once: blocks only slice them
     for lo in range(0, n * c, step):
         hi = min(lo + step, n * c)
-        flat = buf[: hi - lo]
-        phased = flat[:, :size].reshape(hi - lo, *g.phase_shape)
-        for dst, src in g.fills:
-            phased[dst] = planes[lo:hi][src]
-        yield lo, hi, [flat[:, o:o + g.length] for o in g.offsets]
+        for dst, src in fills:
+            np.copyto(dst[: hi - lo], src[lo:hi])
+        yield lo, hi, buf[: hi - lo]
