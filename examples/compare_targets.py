@@ -5,7 +5,7 @@
 """
 import sys
 
-from hwsim.deploy import deploy
+from hwsim.deployment import deploy
 from hwsim.target import target_names
 
 

@@ -3,7 +3,7 @@ with the per-layer SQNR table and the "which layer hurts?" ranking of each.
 
     python examples/quantization_accuracy.py
 """
-from hwsim.deploy import deploy
+from hwsim.deployment import deploy
 
 SCHEMES = [
     ("int8 per-channel (generic, float requant)", "generic", None),

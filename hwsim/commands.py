@@ -181,7 +181,7 @@ def _fidelity(graph, target, data: str) -> dict:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from hwsim.deploy import deploy
+    from hwsim.deployment import deploy
     from hwsim.report import html, markdown
     from hwsim.report.files import check_writable, write_report_dir
 

@@ -50,11 +50,20 @@ def load_npz(path: str | Path, graph: Graph) -> Dataset:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such data file; give an .npz with one array per model input")
+    howto = "save data with numpy.savez(path, x=inputs, y=labels)"
     try:
-        with np.load(p, allow_pickle=False) as z:
+        loaded = np.load(p, allow_pickle=False)
+    except ValueError:  # numpy's guess for an unknown format is "pickled data", which misleads here
+        raise DataError(f"{p}: not an .npz file; {howto}") from None
+    except (OSError, zipfile.BadZipFile) as e:
+        raise DataError(f"{p}: not a readable .npz file ({e}); {howto}") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DataError(f"{p}: holds one bare array (.npy), not named arrays; {howto}")
+    try:
+        with loaded as z:
             arrays = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise DataError(f"{p}: not a readable .npz file ({e}); save data with numpy.savez") from None
+        raise DataError(f"{p}: not a readable .npz file ({e}); {howto}") from None
     labels = arrays.pop(LABELS, None)
     names = list(graph.input_names)
     if len(names) == 1 and names[0] not in arrays and "x" in arrays:

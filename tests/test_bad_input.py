@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hwsim.cli import main
-from hwsim.deploy import EXAMPLE_DIR
+from hwsim.deployment import EXAMPLE_DIR
 
 MODEL, CALIB, EVAL = (str(EXAMPLE_DIR / f) for f in ("model.onnx", "calib.npz", "eval.npz"))
 
@@ -83,3 +83,21 @@ def test_simulate_batch_below_one_names_the_flag(tmp_path, capsys):
     assert main(["simulate", MODEL, "--target", "generic", "--batch", "0", "--out", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err.startswith("hwsim: error: --batch 0:")
     assert not (tmp_path / "r").exists()
+
+
+def _deploy_data_file(tmp_path, capsys, path):
+    code = main(["deploy", MODEL, "--data", str(path), "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and not (tmp_path / "r").exists()
+    return err
+
+
+def test_a_bare_npy_array_asks_for_an_npz(tmp_path, capsys):
+    np.save(tmp_path / "calib.npy", x())
+    assert "numpy.savez" in _deploy_data_file(tmp_path, capsys, tmp_path / "calib.npy")
+
+
+def test_a_text_file_as_data_is_not_called_pickled(tmp_path, capsys):
+    (tmp_path / "calib.npz").write_text("x,y\n1,2\n")
+    err = _deploy_data_file(tmp_path, capsys, tmp_path / "calib.npz")
+    assert "not an .npz file" in err and "pickle" not in err

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from hwsim.cli import main
-from hwsim.deploy import EXAMPLE_DIR
+from hwsim.deployment import EXAMPLE_DIR
 
 MODEL, CALIB, EVAL = (str(EXAMPLE_DIR / f) for f in ("model.onnx", "calib.npz", "eval.npz"))
 

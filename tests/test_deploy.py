@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hwsim.cli import main
-from hwsim.deploy import EXAMPLE_DIR
+from hwsim.deployment import EXAMPLE_DIR
 from hwsim.report.model import DeployReport
 
 
@@ -130,3 +130,11 @@ def test_layer_sqnr_includes_the_model_output(report_dir):
 
 def test_bundled_example_has_no_constraint_violations_on_generic(report_dir):
     assert DeployReport.model_validate_json((report_dir / "report.json").read_text()).quantization.violations == []
+
+
+def test_python_api_deploys_again_in_the_same_process():
+    import hwsim
+    from hwsim.deployment import Deployment  # noqa: F401  (importing the module must not shadow the function)
+
+    first, second = hwsim.deploy(), hwsim.deploy()
+    assert isinstance(second, DeployReport) and first.latency.total_cycles == second.latency.total_cycles
