@@ -11,7 +11,7 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.data import Dataset, load_npz
-from hwsim.evaluate import collect, finite_or_none, sqnr_db, top1
+from hwsim.evaluate import Sqnr, collect, finite_or_none, sqnr_db, top1
 from hwsim.compiler import compile
 from hwsim.exec import check_constraints, host_nodes, lower, run_integer, run_integer_codes
 from hwsim.report.model import (
@@ -74,22 +74,21 @@ def _accuracy(graph: Graph, qdq: Graph, target: Target, ds: Dataset, progress: P
     return Accuracy(metric="top1", float_top1=acc(float_out), fake_quant_top1=acc(fq_out), integer_top1=acc(int_out), **common)
 
 
-def _layer_sqnr(result: QuantResult, target: Target, ds: Dataset) -> list[LayerSqnr]:
-    """SQNR of each quantized activation: float model vs the integer executor (dequantized)."""
-    feeds = next(ds.head(BATCH).batches(BATCH))
-    codes = run_integer_codes(result.graph, target, feeds)
-    prepared = result.prepared
-    # insert_qdq renames a graph output's producer tensor to "<output>_QuantizeLinear_Input"
-    float_name = {n: n.removesuffix(GRAPH_OUTPUT_SUFFIX) if n.endswith(GRAPH_OUTPUT_SUFFIX) else n for n in codes}
-    names = [n for n in codes if float_name[n] in prepared.tensors or float_name[n] in prepared.input_names]
-    ref = run(prepared, feeds, fetch=[float_name[n] for n in names])
-    producer = prepared.producers()
-    rows = []
-    for n in names:
-        f = float_name[n]
-        node = producer[f].name if f in producer else "(input)"
-        rows.append(LayerSqnr(tensor=f, node=node, sqnr_db=finite_or_none(sqnr_db(ref[f], codes[n].dequantize()))))
-    return rows
+def _layer_sqnr(result: QuantResult, target: Target, ds: Dataset, progress: Progress) -> list[LayerSqnr]:
+    """SQNR of each quantized activation over the whole data set: float model vs the integer executor
+    (dequantized), accumulated batch by batch."""
+    prepared, producer = result.prepared, result.prepared.producers()
+    sums: dict[str, Sqnr] = {}
+    for feeds in progress.track(ds.batches(BATCH), "layer SQNR", ds.count(BATCH), "batches"):
+        codes = run_integer_codes(result.graph, target, feeds)
+        # insert_qdq renames a graph output's producer tensor to "<output>_QuantizeLinear_Input"
+        float_name = {n: n.removesuffix(GRAPH_OUTPUT_SUFFIX) for n in codes}
+        names = [n for n in codes if float_name[n] in prepared.tensors or float_name[n] in prepared.input_names]
+        ref = run(prepared, feeds, fetch=[float_name[n] for n in names])
+        for n in names:
+            sums.setdefault(float_name[n], Sqnr()).add(ref[float_name[n]], codes[n].dequantize())
+    return [LayerSqnr(tensor=f, node=producer[f].name if f in producer else "(input)", sqnr_db=finite_or_none(s.db))
+            for f, s in sums.items()]
 
 
 def _sensitivity(graph: Graph, target: Target, calib: Dataset, ds: Dataset, qconfig: QConfig,
@@ -152,7 +151,7 @@ def deploy(
     with progress.stage("simulate", len(program.layers), "layers") as stage:
         sim = simulate_program(program, tgt, on_layer_done=stage.advance)
     accuracy = _accuracy(graph, result.graph, tgt, evalset, progress)
-    layer_sqnr = _layer_sqnr(result, tgt, evalset)
+    layer_sqnr = _layer_sqnr(result, tgt, evalset, progress)
     sens = _sensitivity(graph, tgt, calib, evalset, qconfig, progress) if sensitivity else []
     r = sim.report
     host = [f"{lay.name} ({lay.op_type}): {lay.reason}" for lay in r.layers if lay.unit == "host"]

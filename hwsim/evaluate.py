@@ -8,16 +8,31 @@ import numpy as np
 Runner = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
 
+class Sqnr:
+    """Signal and noise energy summed over batches, so SQNR covers a whole data set in bounded memory."""
+
+    def __init__(self) -> None:
+        self.signal = self.noise = 0.0
+
+    def add(self, reference: np.ndarray, test: np.ndarray) -> Sqnr:
+        ref = np.asarray(reference, dtype=np.float64)
+        self.noise += float(np.sum((ref - np.asarray(test, dtype=np.float64)) ** 2))
+        self.signal += float(np.sum(ref**2))
+        return self
+
+    @property
+    def db(self) -> float:
+        """10 log10(signal power / noise power); +inf when identical."""
+        if self.noise == 0.0:
+            return float("inf")
+        if self.signal == 0.0:
+            return float("-inf")
+        return 10.0 * np.log10(self.signal / self.noise)
+
+
 def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
     """10 log10(signal power / noise power); +inf when identical."""
-    ref = np.asarray(reference, dtype=np.float64)
-    noise = float(np.sum((ref - np.asarray(test, dtype=np.float64)) ** 2))
-    signal = float(np.sum(ref**2))
-    if noise == 0.0:
-        return float("inf")
-    if signal == 0.0:
-        return float("-inf")
-    return 10.0 * np.log10(signal / noise)
+    return Sqnr().add(reference, test).db
 
 
 def top1(logits: np.ndarray) -> np.ndarray:

@@ -138,3 +138,8 @@ def test_python_api_deploys_again_in_the_same_process():
 
     first, second = hwsim.deploy(), hwsim.deploy()
     assert isinstance(second, DeployReport) and first.latency.total_cycles == second.latency.total_cycles
+
+
+def test_layer_sqnr_of_the_output_is_the_accuracy_tables_sqnr(report_dir):
+    report = DeployReport.model_validate_json((report_dir / "report.json").read_text())
+    assert abs(report.layer_sqnr[-1].sqnr_db - report.accuracy.integer_sqnr_db) < 0.1

@@ -68,7 +68,7 @@ def test_the_engine_reports_each_layer_once_as_it_finishes():
 def test_deploy_verbose_prints_every_step_on_stderr(tmp_path, capsys):
     assert main(["deploy", "--out", str(tmp_path / "r"), "--verbose"]) == 0
     err = capsys.readouterr().err
-    assert [line.split()[1] for line in err.splitlines()] == ["import", "calibrate", "simulate", "evaluate"]
+    assert [line.split()[1] for line in err.splitlines()] == ["import", "calibrate", "simulate", "evaluate", "layer"]
 
 
 def test_deploy_draws_no_bars_when_stdout_is_not_a_terminal(tmp_path, capsys):

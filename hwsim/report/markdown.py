@@ -54,10 +54,10 @@ def render(r: DeployReport) -> str:
     out += [f"| SQNR vs float | | {_db(a.fake_quant_sqnr_db)} | {_db(a.integer_sqnr_db)} |",
             f"| top-1 agreement with float | | | {_pct(a.integer_top1_agreement)} |", "",
             f"Evaluated on {a.samples} samples of `{a.data}`.", "",
-            "## Per-layer SQNR (float vs integer activations)", "", "| tensor | node | SQNR |", "|---|---|---|"]
+            "## Per-layer SQNR (float vs integer activations, every evaluation sample)", "", "| tensor | node | SQNR |", "|---|---|---|"]
     out += [f"| `{s.tensor}` | {s.node} | {_db(s.sqnr_db)} |" for s in r.layer_sqnr]
     if r.sensitivity:
-        out += ["", "## Which layer hurts? (output SQNR vs float, fake-quant)", "",
+        out += ["", "## Which layer hurts? (output SQNR vs float, fake-quant, first 64 evaluation samples)", "",
                 "| layer | only this layer quantized | all but this layer quantized |", "|---|---|---|"]
         out += [f"| {s.layer} | {_db(s.only_this_quantized_sqnr_db)} | {_db(s.only_this_float_sqnr_db)} |" for s in r.sensitivity]
     out += ["", "## Latency", "", f"{lat.total_cycles} cycles = {lat.latency_ms:.4g} ms at {lat.clock_mhz:g} MHz.", "",

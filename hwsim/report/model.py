@@ -100,8 +100,8 @@ class DeployReport(_Model):
     target: TargetInfo
     quantization: Quantization
     accuracy: Accuracy
-    layer_sqnr: Annotated[list[LayerSqnr], Field(description="Per-layer SQNR between float and integer activations.")]
-    sensitivity: Annotated[list[Sensitivity], Field(description="Which layer hurts: ranked, worst first (empty when not run).")]
+    layer_sqnr: Annotated[list[LayerSqnr], Field(description="Per-layer SQNR between float and integer activations, over every evaluation sample.")]
+    sensitivity: Annotated[list[Sensitivity], Field(description="Which layer hurts: ranked, worst first, on the first 64 evaluation samples (empty when not run).")]
     memory: Memory
     latency: Annotated[SimReport, Field(description="The simulation report (cycles, per-layer timing, units).")]
     host_fallbacks: Annotated[list[str], Field(description="Layers that run on the host, with why.")]
