@@ -31,3 +31,10 @@ def test_target_validate_bad_file_exits_2_with_one_line(tmp_path, capsys):
 def test_target_validate_good_file(capsys):
     assert main(["target", "validate", "generic"]) == 0
     assert "ok" in capsys.readouterr().out
+
+
+def test_a_cross_field_rule_names_the_field_and_line_to_change(tmp_path, capsys):
+    bad = tmp_path / "w16.yaml"
+    bad.write_text("inherit: generic\nname: w16\nquantization:\n  weights: {bits: 16}\n")
+    assert main(["target", "validate", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith(f"hwsim: error: {bad}: quantization.weights.bits (line 4): 16-bit values")

@@ -129,9 +129,12 @@ def format_validation_error(path: Path, err: ValidationError, node: yaml.Node | 
     parts = []
     for e in err.errors():
         loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = e["msg"].removeprefix("Value error, ")
+        if not loc and (e.get("ctx") or {}).get("field"):  # a cross-field rule names its field
+            field = e["ctx"]["field"]
+            loc, msg = tuple(int(p) if p.isdigit() else p for p in field.split(".")), msg.removeprefix(f"{field}: ")
         field = ".".join(str(p) for p in loc) or "(top level)"
         line = _line_of(node, loc)
-        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field; see `hwsim target schema` for the fields a target may have"
         parts.append(f"{field}{f' (line {line})' if line else ''}: {msg}")

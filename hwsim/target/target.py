@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from hwsim.target.base import Strict
 from hwsim.target.compute import Compute
@@ -24,6 +25,13 @@ class Source(Strict):
     note: Annotated[str | None, Field(description="How the number was derived or why it is an estimate.")] = None
 
 
+def _at(field: str, message: str) -> PydanticCustomError:
+    """A cross-field error that names the field to change: pydantic gives a model validator's errors
+    no location, so the loader reads it from the error's context."""
+    text = f"{field}: {message}"  # the field leads the message too, for callers of Target.model_validate
+    return PydanticCustomError("cross_field", text.replace("{", "{{").replace("}", "}}"), {"field": field})
+
+
 class Target(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="Short name, as used on the command line.", examples=["tda4vm"])]
     description: Annotated[str, Field(description="One line: the chip and the block modelled.")] = ""
@@ -36,7 +44,7 @@ class Target(Strict):
     def sources_name_real_fields(self) -> Target:
         for i, src in enumerate(self.sources):
             if src.field != "*" and not _has_path(self, src.field.split(".")):
-                raise ValueError(f"sources[{i}].field '{src.field}' is not a field of the target")
+                raise _at(f"sources.{i}.field", f"'{src.field}' is not a field of the target")
         return self
 
     @model_validator(mode="after")
@@ -44,15 +52,15 @@ class Target(Strict):
         q, arr = self.quantization, self.compute.mac_array
         widest = max(q.weights.bits, q.activations.bits)
         if widest > arr.operand_bits:
-            raise ValueError(
-                f"quantization uses {widest}-bit values but compute.mac_array.operand_bits is {arr.operand_bits}"
-            )
+            which = "weights" if q.weights.bits == widest else "activations"
+            raise _at(f"quantization.{which}.bits",
+                      f"{widest}-bit values do not fit compute.mac_array.operand_bits={arr.operand_bits}")
         return self
 
     @model_validator(mode="after")
     def depthwise_on_vector_needs_conv(self) -> Target:
         if self.compute.mac_array.depthwise_unit == "vector" and "Conv" not in self.compute.vector.ops:
-            raise ValueError("compute.mac_array.depthwise_unit is 'vector' but 'Conv' is not in compute.vector.ops")
+            raise _at("compute.mac_array.depthwise_unit", "'vector' needs 'Conv' in compute.vector.ops")
         return self
 
     @property
