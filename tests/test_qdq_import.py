@@ -86,3 +86,24 @@ def test_check_constraints_lists_each_violation_with_node_and_tensor(qdq_path):
         assert (node, tensor, "activations.scale") in found
     assert all("not a power of two" in v.message for v in violations)
     assert len(violations) == len(found)  # each listed once
+
+
+def test_an_unfolded_batchnorm_keeps_its_int32_bias_off_the_activations_rule(tmp_path):
+    node = helper.make_node
+    nodes = [node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             node("BatchNormalization", ["c1", "gamma", "beta", "mean", "var"], ["y"], name="bn1")]
+    inits = [_w("w1", (4, 3, 3, 3)), _w("b1", (4,), 0.1), _w("gamma", (4,), 1.0), _w("beta", (4,), 3.0),
+             _w("mean", (4,), 0.1), numpy_helper.from_array(np.ones(4, np.float32), "var")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 8, 8])
+    m = helper.make_model(helper.make_graph(nodes, "bn", [x], [y], inits), opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, tmp_path / "f.onnx")
+    quantize_static(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), _Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    graph = import_model(tmp_path / "q.onnx")
+    bn_constants = {n.inputs[0] for n in graph.nodes if n.op_type == "DequantizeLinear" and n.inputs[0] in graph.initializers
+                    and any(c.name == "bn1" for c in graph.consumers().get(n.outputs[0], []))}
+    assert bn_constants, "onnxruntime quantized no BatchNormalization parameter; the case does not arise"
+    violations = check_constraints(graph, load("generic").quantization)
+    assert not [v for v in violations if v.tensor in bn_constants and v.rule.startswith("activations")]

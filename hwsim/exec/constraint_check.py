@@ -5,9 +5,9 @@ scales; per-tensor weights still run (per-tensor is per-channel with equal scale
 violation. Per-channel weights on a ``per_tensor`` target are. ``symmetric`` means zero point 0.
 
 Which rule a constant follows is decided as ``quant.passes.insert_qdq.quant_sites`` decides it (see
-``_constant_roles``): a MAC op's second input is a weight and its third a bias; every other constant (an
-Add's or Mul's operand, a Concat input, the first operand of ``W @ x``) runs beside the activations
-and follows the activations rule. A bias is checked by its values: an int32 bias is fine on a 16-bit
+``_constant_roles``): a MAC op's (or an unfolded normalization's) second input is a weight and its
+third a bias; every other constant (an Add's or Mul's operand, a Concat input, the first operand of
+``W @ x``) runs beside the activations and follows the activations rule. A bias is checked by its values: an int32 bias is fine on a 16-bit
 bias target while every value fits 16 bits. A constant input of a ``shared_scale_ops`` op may have its
 own grid: it is re-quantized onto the shared grid when compiled, so the hardware never rescales it.
 Each violation is reported, not just the first.
@@ -101,6 +101,10 @@ class _Model:
 
 
 ConstantRole = Literal["weights", "bias", "activations"]
+# ops whose input 1 is a weight and input 2 a bias: the MAC ops, and the normalizations another
+# tool may leave unfolded (onnxruntime's quantize_static quantizes a BatchNormalization's scale as a
+# weight and its B as an int32 bias)
+_PARAMETRIC = MATMUL_LIKE | {"BatchNormalization", "InstanceNormalization", "LayerNormalization"}
 
 
 def _constant_roles(qdq_graph: Graph) -> dict[str, tuple[ConstantRole, str]]:
@@ -117,7 +121,7 @@ def _constant_roles(qdq_graph: Graph) -> dict[str, tuple[ConstantRole, str]]:
             out[t] = ("activations", n.name)
             continue
         slot = reader.inputs.index(t)
-        role = {1: "weights", 2: "bias"}.get(slot, "activations") if reader.op_type in MATMUL_LIKE else "activations"
+        role = {1: "weights", 2: "bias"}.get(slot, "activations") if reader.op_type in _PARAMETRIC else "activations"
         out[t] = (role, reader.name)
     return out
 
