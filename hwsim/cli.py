@@ -5,6 +5,7 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
+from hwsim import __version__
 from quant.errors import UserError
 
 Command = Callable[[argparse.Namespace], int]
@@ -57,6 +58,7 @@ def _target_schema(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hwsim", description="Quantize ONNX models for int8 accelerators and simulate them.")
+    p.add_argument("--version", action="version", version=f"hwsim {__version__}")
     verbs = p.add_subparsers(dest="verb", required=True)
 
     target = verbs.add_parser("target", help="list, show, validate targets; print the target JSON Schema")

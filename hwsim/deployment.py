@@ -74,6 +74,22 @@ def _accuracy(graph: Graph, qdq: Graph, target: Target, ds: Dataset, progress: P
     return Accuracy(metric="top1", float_top1=acc(float_out), fake_quant_top1=acc(fq_out), integer_top1=acc(int_out), **common)
 
 
+MAX_TOP1_DROP = 0.01  # labelled top-1 may fall this much below float before the report warns
+MIN_TOP1_AGREEMENT = 0.95  # without labels: the share of samples whose integer top-1 matches float
+MIN_OUTPUT_SQNR_DB = 10.0  # below this the integer output barely tracks the float one
+
+
+def _accuracy_warnings(a: Accuracy) -> list[str]:
+    out = []
+    if a.integer_top1 is not None and a.float_top1 is not None and a.float_top1 - a.integer_top1 > MAX_TOP1_DROP:
+        out.append(f"integer top-1 is {100 * (a.float_top1 - a.integer_top1):.1f} points below float")
+    if a.integer_top1_agreement < MIN_TOP1_AGREEMENT:
+        out.append(f"integer top-1 agrees with float on only {100 * a.integer_top1_agreement:.1f}% of samples")
+    if a.integer_sqnr_db is not None and a.integer_sqnr_db < MIN_OUTPUT_SQNR_DB:
+        out.append(f"integer output SQNR is {a.integer_sqnr_db:.1f} dB against float: the quantized model hardly tracks it")
+    return out
+
+
 def _layer_sqnr(result: QuantResult, target: Target, ds: Dataset, progress: Progress) -> list[LayerSqnr]:
     """SQNR of each quantized activation over the whole data set: float model vs the integer executor
     (dequantized), accumulated batch by batch."""
@@ -159,9 +175,9 @@ def deploy(
     # unrequantized accumulator in a foreign QDQ model); list those too
     timed = {lay.name for lay in r.layers if lay.unit == "host"}
     host += [f"{h.name} ({h.op_type}): {h.reason} [integer executor]" for h in host_nodes(lower(result.graph, tgt)) if h.name not in timed]
-    warnings = [*result.warnings, *(str(v) for v in violations)]
-    if accuracy.integer_top1 is not None and accuracy.float_top1 is not None and accuracy.float_top1 - accuracy.integer_top1 > 0.01:
-        warnings.append(f"integer top-1 is {100 * (accuracy.float_top1 - accuracy.integer_top1):.1f} points below float")
+    warnings = [*result.warnings, *(str(v) for v in violations), *_accuracy_warnings(accuracy)]
+    if eval_data is None:
+        warnings.append("no --eval data: accuracy is measured on the calibration samples, which flatters it")
     target_path = find(target)
     report = DeployReport(
         tool=f"hwsim {__version__}",

@@ -128,3 +128,15 @@ def test_readme_quant_config_example_runs(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["quantization"]["float_nodes"] == ["fc"]
     assert any(h.startswith("fc (Gemm)") for h in report["host_fallbacks"])
+
+
+def test_deploy_without_eval_data_warns_that_accuracy_is_on_calibration_data(tmp_path):
+    assert main(["deploy", MODEL, "--data", CALIB, "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    warnings = json.loads((tmp_path / "r" / "report.json").read_text())["warnings"]
+    assert any("calibration samples" in w for w in warnings)
+
+
+def test_hwsim_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("hwsim 0.")

@@ -143,3 +143,20 @@ def test_python_api_deploys_again_in_the_same_process():
 def test_layer_sqnr_of_the_output_is_the_accuracy_tables_sqnr(report_dir):
     report = DeployReport.model_validate_json((report_dir / "report.json").read_text())
     assert abs(report.layer_sqnr[-1].sqnr_db - report.accuracy.integer_sqnr_db) < 0.1
+
+
+def test_a_collapsed_fidelity_is_a_warning_even_without_labels():
+    from hwsim.deployment import _accuracy_warnings
+    from hwsim.report.model import Accuracy
+
+    collapsed = Accuracy(metric="fidelity", samples=8, data="d.npz", integer_sqnr_db=-0.5, integer_top1_agreement=0.0)
+    assert len(_accuracy_warnings(collapsed)) == 2
+
+
+def test_the_terminal_summary_lists_three_fallbacks_and_counts_the_rest(report_dir):
+    from hwsim.report.markdown import summary
+
+    report = DeployReport.model_validate_json((report_dir / "report.json").read_text())
+    many = report.model_copy(update={"host_fallbacks": [f"n{i} (Softmax): not on the accelerator" for i in range(47)]})
+    host = next(line for line in summary(many).splitlines() if line.strip().startswith("host:"))
+    assert "47 fallback(s)" in host and "n2 (" in host and "n3 (" not in host and "44 more" in host

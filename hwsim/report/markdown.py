@@ -24,6 +24,16 @@ def accuracy_line(r: DeployReport) -> str:
     return f"fidelity vs float: integer SQNR {_db(a.integer_sqnr_db)}, top-1 agreement {_pct(a.integer_top1_agreement)} ({a.samples} samples)"
 
 
+SUMMARY_FALLBACKS = 3  # a terminal summary lists this many; report.md lists them all
+
+
+def _first(fallbacks: list[str]) -> str:
+    if not fallbacks:
+        return ""
+    more = len(fallbacks) - SUMMARY_FALLBACKS
+    return ": " + "; ".join(fallbacks[:SUMMARY_FALLBACKS]) + (f"; and {more} more (see report.md)" if more > 0 else "")
+
+
 def summary(r: DeployReport) -> str:
     lat = r.latency
     lines = [
@@ -32,7 +42,7 @@ def summary(r: DeployReport) -> str:
         f"  latency:  {lat.latency_ms:.4g} ms ({lat.total_cycles} cycles at {lat.clock_mhz:g} MHz, MAC utilization {_pct(lat.mac_utilization)})",
         f"  memory:   weights {_kib(r.memory.weight_bytes)}, peak SRAM {_kib(r.memory.peak_sram_bytes)} of {_kib(r.memory.sram_size_bytes)},"
         f" DRAM {_kib(r.memory.dram_bytes_read)} read / {_kib(r.memory.dram_bytes_written)} written",
-        f"  host:     {len(r.host_fallbacks)} fallback(s)" + (": " + "; ".join(r.host_fallbacks) if r.host_fallbacks else ""),
+        f"  host:     {len(r.host_fallbacks)} fallback(s)" + _first(r.host_fallbacks),
     ]
     if r.warnings:
         lines.append(f"  warnings: {len(r.warnings)} (see report.md)")
