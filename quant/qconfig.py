@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from quant.constraints import TensorRule
 from quant.errors import ConfigError
 from quant.ir import Graph, Node
+from quant.yaml_lines import line_of
 from quant.observers import OBSERVERS, Entropy, MSE, Percentile
 
 ObserverName = Literal["minmax", "moving_average", "percentile", "mse", "entropy"]
@@ -172,7 +173,8 @@ def load_qconfig(source: str | Path) -> QConfig:
     if not path.exists() and path.suffix not in (".yaml", ".yml", ".json"):
         raise ConfigError(f"quant config '{source}' is neither a file nor a preset; presets: {', '.join(sorted(PRESETS))}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw, tree = yaml.safe_load(text), yaml.compose(text)
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the quant config ({e.strerror}); check the path") from None
     except UnicodeDecodeError:
@@ -184,4 +186,8 @@ def load_qconfig(source: str | Path) -> QConfig:
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: field '{field}': {err['msg']}") from None
+        line = line_of(tree, tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field; a quant config has weights, activations and overrides (see README)"
+        raise ConfigError(f"{path}: {field}{f' (line {line})' if line else ''}: {msg}") from None

@@ -42,7 +42,14 @@ def test_override_matches_any_node_of_a_fused_group():
 def test_unknown_field_is_an_error_naming_file_and_field(tmp_path):
     p = tmp_path / "q.yaml"
     p.write_text("activations: {observr: minmax}\n")
-    with pytest.raises(ConfigError, match=r"q.yaml: field 'activations.observr'"):
+    with pytest.raises(ConfigError, match=r"q.yaml: activations.observr \(line 1\): unknown field"):
+        load_qconfig(p)
+
+
+def test_a_wrong_value_names_its_field_and_line(tmp_path):
+    p = tmp_path / "q.yaml"
+    p.write_text("weights:\n  granularity: per_channel\nactivations:\n  bits: 3\n")
+    with pytest.raises(ConfigError, match=r"q.yaml: activations.bits \(line 4\): Input should be 4, 8 or 16"):
         load_qconfig(p)
 
 

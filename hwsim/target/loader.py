@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from hwsim.errors import TargetError
 from hwsim.target.target import Target
+from quant.yaml_lines import line_of
 
 TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
 _SUFFIXES = (".yaml", ".yml", ".json")
@@ -112,19 +113,6 @@ def resolve_sources(path: Path) -> list[Any]:
     return own
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-        if node is None:
-            return None
-    return node.start_mark.line + 1 if node is not None else None
-
-
 def format_validation_error(path: Path, err: ValidationError, node: yaml.Node | None = None) -> str:
     parts = []
     for e in err.errors():
@@ -134,7 +122,7 @@ def format_validation_error(path: Path, err: ValidationError, node: yaml.Node | 
             field = e["ctx"]["field"]
             loc, msg = tuple(int(p) if p.isdigit() else p for p in field.split(".")), msg.removeprefix(f"{field}: ")
         field = ".".join(str(p) for p in loc) or "(top level)"
-        line = _line_of(node, loc)
+        line = line_of(node, loc)
         if e["type"] == "extra_forbidden":
             msg = "unknown field; see `hwsim target schema` for the fields a target may have"
         parts.append(f"{field}{f' (line {line})' if line else ''}: {msg}")
