@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import json
 import sys
 from pathlib import Path
@@ -12,16 +13,18 @@ import numpy as np
 from hwsim.errors import HwsimError
 
 
-def _input_shapes(specs: list[str] | None) -> dict[str, tuple[int, ...]] | None:
+def _input_shapes(specs: list[str] | None) -> dict[str, tuple[int | str, ...]] | None:
+    """``x=1x3x224x224`` (or ``x=Nx3x224x224``: a name first keeps the batch symbolic)."""
     if not specs:
         return None
     shapes = {}
     for spec in specs:
         name, _, dims = spec.partition("=")
+        first, *rest = re.split("[xX]", dims)
         try:
-            shapes[name] = tuple(int(d) for d in dims.lower().split("x"))
+            shapes[name] = (first if first.isidentifier() else int(first), *(int(d) for d in rest))
         except ValueError:
-            raise HwsimError(f"--input-shape '{spec}': expected NAME=DxDxD, e.g. x=1x3x224x224") from None
+            raise HwsimError(f"--input-shape '{spec}': expected NAME=DxDxD, e.g. x=1x3x224x224 or x=Nx3x224x224") from None
     return shapes
 
 
@@ -202,7 +205,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser, *, out_dir: bool) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing output" + (" directory" if out_dir else " file"))
-    p.add_argument("--input-shape", action="append", metavar="NAME=DxD..", help="fix a symbolic input shape, e.g. x=1x3x224x224")
+    p.add_argument("--input-shape", action="append", metavar="NAME=DxD..", help="fix a symbolic input shape, e.g. x=1x3x224x224 (x=Nx3x224x224 keeps the batch symbolic)")
 
 
 def register(verbs: argparse._SubParsersAction) -> None:

@@ -32,7 +32,7 @@ MAX_SWEEPS = 8
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
-def import_model(model: str | Path | onnx.ModelProto, *, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Graph:
+def import_model(model: str | Path | onnx.ModelProto, *, input_shapes: dict[str, tuple[int | str, ...]] | None = None) -> Graph:
     """Import an ONNX model as a float ``Graph`` (see the module docstring for the steps)."""
     proto, label = _load(model)
     constants = _prepare(proto)
@@ -91,7 +91,7 @@ def _prepare(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
     return constants
 
 
-def _override_inputs(proto: onnx.ModelProto, input_shapes: dict[str, tuple[int, ...]], label: str) -> None:
+def _override_inputs(proto: onnx.ModelProto, input_shapes: dict[str, tuple[int | str, ...]], label: str) -> None:
     g = proto.graph
     real = {i.name: i for i in g.input}
     unknown = sorted(set(input_shapes) - set(real))
@@ -100,9 +100,12 @@ def _override_inputs(proto: onnx.ModelProto, input_shapes: dict[str, tuple[int, 
     for name, shape in input_shapes.items():
         dims = tuple(shape)
         tt = real[name].type.tensor_type
-        if any(not isinstance(d, (int, np.integer)) or d <= 0 for d in dims):
+        if not dims or any(not isinstance(d, (int, np.integer)) or d <= 0 for d in dims[1:]) or not (
+            isinstance(dims[0], str) and dims[0].isidentifier() or isinstance(dims[0], (int, np.integer)) and dims[0] > 0
+        ):
             raise ModelError(
-                f"{label}: --input-shape {name}={'x'.join(map(str, dims))}: every dim must be a positive integer"
+                f"{label}: --input-shape {name}={'x'.join(map(str, dims))}: every dim must be a positive integer "
+                "(the first may be a name such as N, to keep the batch symbolic)"
             )
         if tt.HasField("shape") and len(tt.shape.dim) != len(dims):
             raise ModelError(
@@ -111,7 +114,10 @@ def _override_inputs(proto: onnx.ModelProto, input_shapes: dict[str, tuple[int, 
             )
         tt.ClearField("shape")
         for d in dims:
-            tt.shape.dim.add().dim_value = int(d)
+            if isinstance(d, str):
+                tt.shape.dim.add().dim_param = d
+            else:
+                tt.shape.dim.add().dim_value = int(d)
     del g.value_info[:]
     for o in g.output:
         if o.type.HasField("tensor_type"):

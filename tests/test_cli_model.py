@@ -89,6 +89,15 @@ def test_input_shape_override_makes_symbolic_model_deployable(tmp_path):
     assert json.loads((tmp_path / "r" / "report.json").read_text())["accuracy"]["samples"] == 3
 
 
+def test_input_shape_with_a_named_batch_keeps_every_sample(tmp_path):
+    v = lambda n: helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 3, "H", 4])  # noqa: E731
+    path = save(tmp_path, [helper.make_node("Relu", ["x"], ["y"], name="r")], [v("x")], [v("y")])
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((3, 3, 5, 4), dtype=np.float32))
+    assert main(["deploy", path, "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "r"), "--quiet",
+                 "--input-shape", "x=Nx3x5x4"]) == 0
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["accuracy"]["samples"] == 3
+
+
 def test_malformed_input_shape_is_one_line_error(tmp_path, capsys):
     assert main(["deploy", MODEL, "--data", CALIB, "--out", str(tmp_path / "r"), "--input-shape", "x=1xthree"]) == 2
     assert "x=1x3x224x224" in capsys.readouterr().err

@@ -277,6 +277,22 @@ def test_input_shapes_override_fixes_symbolic_dims(tmp_path):
     assert g.inputs[0].shape == (2, 3, 8, 8) and g.tensors["y"].shape == (2, 3, 8, 8)
 
 
+def test_input_shapes_override_may_keep_the_batch_symbolic(tmp_path):
+    path = tmp_path / "model.onnx"
+    onnx.save(make([h.make_node("Relu", ["x"], ["y"])], [vi("x", ["N", 3, "height", "width"])],
+                   [vi("y", ["N", 3, "height", "width"])]), path)
+    g = import_model(path, input_shapes={"x": ("N", 3, 8, 8)})
+    assert isinstance(g.inputs[0].shape[0], str) and g.inputs[0].shape[1:] == (3, 8, 8)
+
+
+def test_input_shapes_override_names_only_the_batch(tmp_path):
+    path = tmp_path / "model.onnx"
+    onnx.save(make([h.make_node("Relu", ["x"], ["y"])], [vi("x", ["N", 3, "height", "width"])],
+                   [vi("y", ["N", 3, "height", "width"])]), path)
+    with pytest.raises(ModelError, match="the first may be a name"):
+        import_model(path, input_shapes={"x": (1, 3, "H", 8)})
+
+
 def test_unsupported_ops_are_listed_in_one_error():
     nodes = [h.make_node("NonZero", ["x"], [f"nz{i}"], name=f"nz{i}") for i in range(4)]
     nodes += [h.make_node("FusedThing", ["x"], ["f"], name="fused", domain="com.example"),
