@@ -113,3 +113,20 @@ def test_zoo_networks_simulate_end_to_end(builder, h):
     assert report.peak_sram_bytes <= target.memory.sram.size_bytes
     assert all(layer.compute_cycles > 0 for layer in report.layers)
     assert report.layers[0].dram_bytes_read >= 3 * h * h  # the int8 input image comes from DRAM
+    assert max(level for _, level in report.sram_timeline) == report.peak_sram_bytes
+    assert len(report.sram_timeline) <= 512
+
+
+def test_sram_timeline_starts_empty_peaks_and_ends_empty(result):
+    timeline = result.report.sram_timeline
+    assert timeline[0][1] > 0 and timeline[-1][1] == 0
+    assert [t for t, _ in timeline] == sorted({t for t, _ in timeline})  # one step per cycle, in time order
+    assert max(level for _, level in timeline) == result.report.peak_sram_bytes
+
+
+def test_a_long_sram_timeline_is_thinned_but_keeps_its_peak():
+    from hwsim.sim.report import TIMELINE_POINTS, _timeline
+
+    levels = [(t, (t * 7919) % 1000) for t in range(10_000)] + [(4321, 5000)]
+    thinned = _timeline(levels, total=10_000)
+    assert len(thinned) <= TIMELINE_POINTS and max(level for _, level in thinned) == 5000

@@ -53,13 +53,17 @@ def render(r: DeployReport) -> str:
         parts += ["<h2>Which layer hurts?</h2>",
                   _table(["layer", "only this quantized: output SQNR dB", "all but this quantized: output SQNR dB"],
                          [(s.layer, s.only_this_quantized_sqnr_db, s.only_this_float_sqnr_db) for s in r.sensitivity])]
-    # SRAM in use over the run, from the per-layer plan (start, working set)
-    xs, ys = [], []
-    for x in layers:
-        xs += [x.start, x.end]
-        ys += [x.sram_bytes, x.sram_bytes]
+    # SRAM in use over the run, as the simulation recorded it: a step at every change
+    xs, ys, level = [0], [0], 0
+    for t, now in r.latency.sram_timeline:
+        xs += [t, t]
+        ys += [level, now]
+        level = now
+    xs.append(r.latency.total_cycles)
+    ys.append(level)
     parts += ["<h2>Memory</h2>",
-              step_chart(xs, ys, title=f"Planned SRAM working set over the run (peak in simulation {r.memory.peak_sram_bytes} B)", x_unit="cycles", y_unit=" B"),
+              step_chart(xs, ys, title=f"SRAM in use over the run (simulated; peak {r.memory.peak_sram_bytes} B of "
+                                       f"{r.memory.sram_size_bytes} B)", x_unit="cycles", y_unit=" B"),
               _table(["weights B", "peak SRAM B", "SRAM size B", "DRAM read B", "DRAM written B"],
                      [(r.memory.weight_bytes, r.memory.peak_sram_bytes, r.memory.sram_size_bytes, r.memory.dram_bytes_read, r.memory.dram_bytes_written)], "plain")]
     parts += ["<h2>Unit utilization</h2>",

@@ -22,6 +22,7 @@ from hwsim.sim.trace import Trace
 from hwsim.target import Target
 
 SCHEMA_VERSION = 1
+TIMELINE_POINTS = 512  # enough to draw; few enough that report.json stays small
 
 
 class _Model(BaseModel):
@@ -89,6 +90,26 @@ class SimReport(_Model):
     bytes_kept_on_chip: Annotated[int, Field(description="Bytes of those outputs: each spared a DRAM write and its reads.")]
     units: Annotated[list[UnitReport], Field(description="Busy time of each block.")]
     layers: Annotated[list[LayerReport], Field(description="Per layer, in execution order.")]
+    sram_timeline: Annotated[list[tuple[int, int]], Field(
+        description=f"SRAM bytes in use over the simulation as (cycle, bytes) steps; at most {TIMELINE_POINTS} "
+                    "points, each the highest level of the stretch it stands for, so the peak is always shown.")] = []
+
+
+def _timeline(levels: list[tuple[int, int]], total: int) -> list[tuple[int, int]]:
+    """(cycle, bytes) steps, one per cycle that changes the level (its highest), then at most
+    ``TIMELINE_POINTS`` by keeping the highest level of each equal stretch of time."""
+    per_cycle: dict[int, int] = {}
+    for t, level in levels:
+        per_cycle[t] = max(per_cycle.get(t, 0), level)
+    points = sorted(per_cycle.items())
+    if len(points) <= TIMELINE_POINTS:
+        return points
+    width = max(1, -(-(total + 1) // TIMELINE_POINTS))
+    merged: dict[int, int] = {}
+    for t, level in points:
+        start = t // width * width
+        merged[start] = max(merged.get(start, 0), level)
+    return sorted(merged.items())
 
 
 def build_report(program: Program, trace: Trace, target: Target) -> SimReport:
@@ -110,7 +131,8 @@ def build_report(program: Program, trace: Trace, target: Target) -> SimReport:
             wr[s.layer] += s.value
         else:
             rd[s.layer] += s.value
-    peak = max((level for _, level in trace.sram_levels()), default=0)
+    levels = list(trace.sram_levels())
+    peak = max((level for _, level in levels), default=0)
     layers, prev_end = [], 0
     for layer in program.layers:
         ends = [compute_end[(layer.index, t.index)] for t in layer.tiles]
@@ -145,5 +167,5 @@ def build_report(program: Program, trace: Trace, target: Target) -> SimReport:
         dram_bytes_read=read, dram_bytes_written=written, weight_bytes=program.weight_bytes,
         outputs_kept_on_chip=sum(1 for layer in program.layers if layer.output_on_chip),
         bytes_kept_on_chip=sum(layer.keep_bytes for layer in program.layers),
-        units=units, layers=layers,
+        units=units, layers=layers, sram_timeline=_timeline(levels, total),
     )
