@@ -9,7 +9,8 @@ folding, as ours includes ``fold_batchnorm``). onnxruntime's entropy calibrator 
 range, i.e. min/max); the TensorRT method (ours) uses 2048 bins. ``quantize_static`` does not pass
 a bin count to its calibrator (onnxruntime 1.32 forwards only five ``Calib*`` keys), so the third
 row builds onnxruntime's calibrator itself with ``create_calibrator(..., extra_options={"num_bins":
-2048})`` and hands its ranges to ``quantize_static`` as a calibration cache, all inside the timing. Also printed: each QDQ model's SQNR against the float model on held-out images
+2048})`` and hands its ranges to ``quantize_static`` as a calibration cache, all inside the timing.
+Also printed: each QDQ model's SQNR against the float model on held-out images
 (both QDQ models run in onnxruntime).
 
 OpenBLAS threads default to 1 here (set OPENBLAS_NUM_THREADS to override): on small shared

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import re
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -40,10 +40,8 @@ def _progress(args: argparse.Namespace):
     """Bars on stderr while stdout is a terminal; a line per step with --verbose; nothing with --quiet."""
     from hwsim.progress import Progress
 
-    if args.quiet:
-        return Progress()
     live = sys.stdout.isatty() and sys.stderr.isatty()
-    return Progress(sys.stderr, live=live) if live or args.verbose else Progress()
+    return Progress(sys.stderr, live=live) if not args.quiet and (live or args.verbose) else Progress()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -108,8 +108,7 @@ def load_npz(path: str | Path, graph: Graph) -> Dataset:
             raise DataError(f"{p}: 'y' must be 1-D integer class labels, one per sample (got {labels.dtype} {labels.shape})")
         if len(labels) and labels.min() < 0:
             raise DataError(f"{p}: 'y' has negative class labels (min {labels.min()}); labels are class indices from 0")
-    lead = graph.inputs[0].shape[0] if graph.inputs and graph.inputs[0].shape else None
-    fixed = lead if isinstance(lead, int) and lead > 0 else None
+    fixed = graph.fixed_batch
     if fixed and len(next(iter(inputs.values()))) < fixed:
         raise DataError(f"{p}: the model's batch is fixed at {fixed} but the file has fewer samples")
     if fixed:  # whole batches only

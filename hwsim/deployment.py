@@ -11,8 +11,8 @@ import numpy as np
 
 from hwsim import __version__
 from hwsim.data import Dataset, load_npz
-from hwsim.evaluate import Sqnr, collect, finite_or_none, sqnr_db, top1
 from hwsim.compiler import compile
+from hwsim.evaluate import Sqnr, collect, finite_or_none, sqnr_db, top1
 from hwsim.exec import check_constraints, host_nodes, lower, run_integer, run_integer_codes
 from hwsim.report.model import (
     Accuracy, DeployReport, LayerSqnr, Memory, ModelInfo, Quantization, Sensitivity, TargetInfo, TensorRow, ViolationRow,
@@ -49,16 +49,10 @@ def _first_output(graph: Graph, runner) -> Callable:
 
 
 def _accuracy(graph: Graph, qdq: Graph, target: Target, ds: Dataset, progress: Progress) -> Accuracy:
-    n = ds.count(BATCH)
-    with progress.stage("evaluate", 3 * n, "batches") as stage:
-        def batches():
-            for b in ds.batches(BATCH):
-                yield b
-                stage.advance()
-
-        float_out = collect(_first_output(graph, lambda f: run(graph, f)), batches())
-        fq_out = collect(_first_output(qdq, lambda f: run(qdq, f)), batches())
-        int_out = collect(_first_output(qdq, lambda f: run_integer(qdq, target, f)), batches())
+    with progress.stage("evaluate", 3 * ds.count(BATCH), "batches") as stage:
+        float_out = collect(_first_output(graph, lambda f: run(graph, f)), stage.track(ds.batches(BATCH)))
+        fq_out = collect(_first_output(qdq, lambda f: run(qdq, f)), stage.track(ds.batches(BATCH)))
+        int_out = collect(_first_output(qdq, lambda f: run_integer(qdq, target, f)), stage.track(ds.batches(BATCH)))
     agreement = float(np.mean(top1(int_out) == top1(float_out)))
     common = dict(samples=ds.size, data=ds.path, integer_top1_agreement=round(agreement, 6),
                   fake_quant_sqnr_db=finite_or_none(sqnr_db(float_out, fq_out)),
@@ -141,7 +135,7 @@ def deploy(
     *,
     sensitivity: bool = False,
     bias_correction: bool = False,
-    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    input_shapes: dict[str, tuple[int | str, ...]] | None = None,
     progress: Progress | None = None,
 ) -> Deployment:
     """Deploy ``model`` (default: the bundled digits classifier) on ``target`` and report everything."""

@@ -39,6 +39,12 @@ class Stage:
             self._drawn_at = now
             self.progress.draw(self, final=False)
 
+    def track(self, items: Iterable[T]) -> Iterator[T]:
+        """Yield ``items``, advancing one step per item."""
+        for item in items:
+            yield item
+            self.advance()
+
     @property
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started
@@ -59,9 +65,7 @@ class Progress:
     def track(self, items: Iterable[T], label: str, total: int, unit: str = "") -> Iterator[T]:
         """Yield ``items``, advancing a stage of ``total`` steps per item."""
         with self.stage(label, total, unit) as s:
-            for item in items:
-                yield item
-                s.advance()
+            yield from s.track(items)
 
     def draw(self, stage: Stage, *, final: bool, failed: bool = False) -> None:
         if self.stream is None or (not final and not self.live):

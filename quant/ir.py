@@ -54,6 +54,14 @@ class Graph:
         return tuple(t.name for t in self.inputs)
 
     @property
+    def fixed_batch(self) -> int | None:
+        """The inputs' leading dimension when none is symbolic; None when the batch is free."""
+        lead = [i.shape[0] for i in self.inputs if i.shape]
+        if not lead or any(isinstance(d, str) for d in lead):
+            return None
+        return lead[0]
+
+    @property
     def output_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.outputs)
 

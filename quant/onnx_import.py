@@ -91,6 +91,10 @@ def _prepare(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
     return constants
 
 
+def _static_dim(d: object) -> bool:
+    return isinstance(d, (int, np.integer)) and d > 0
+
+
 def _override_inputs(proto: onnx.ModelProto, input_shapes: dict[str, tuple[int | str, ...]], label: str) -> None:
     g = proto.graph
     real = {i.name: i for i in g.input}
@@ -100,9 +104,7 @@ def _override_inputs(proto: onnx.ModelProto, input_shapes: dict[str, tuple[int |
     for name, shape in input_shapes.items():
         dims = tuple(shape)
         tt = real[name].type.tensor_type
-        if not dims or any(not isinstance(d, (int, np.integer)) or d <= 0 for d in dims[1:]) or not (
-            isinstance(dims[0], str) and dims[0].isidentifier() or isinstance(dims[0], (int, np.integer)) and dims[0] > 0
-        ):
+        if not dims or not all(map(_static_dim, dims[1:])) or not (_static_dim(dims[0]) or str(dims[0]).isidentifier()):
             raise ModelError(
                 f"{label}: --input-shape {name}={'x'.join(map(str, dims))}: every dim must be a positive integer "
                 "(the first may be a name such as N, to keep the batch symbolic)"

@@ -213,7 +213,7 @@ def compile(graph: Graph, target: Target, *, batch: int = 1) -> Program:
     """Lower ``graph`` (float, or QDQ) onto ``target`` for ``batch`` inputs at a time."""
     if batch < 1:
         raise CompileError(f"batch must be at least 1, got {batch}")
-    fixed = _fixed_batch(graph)
+    fixed = graph.fixed_batch
     if fixed is not None and batch not in (1, fixed):
         raise CompileError(f"batch {batch}: the model's batch dimension is fixed at {fixed}; export it with a "
                            "symbolic batch dimension to simulate other batch sizes")
@@ -263,14 +263,6 @@ def compile(graph: Graph, target: Target, *, batch: int = 1) -> Program:
             tiles=tiles,
         ))
     return Program(graph.name, target.name, batch, tuple(layers))
-
-
-def _fixed_batch(graph: Graph) -> int | None:
-    """The leading dimension of the inputs when none is symbolic (None: the caller's batch applies)."""
-    lead = [i.shape[0] for i in graph.inputs if i.shape]
-    if not lead or any(isinstance(d, str) for d in lead):
-        return None
-    return lead[0]
 
 
 def _gemm_shape(work: Work) -> GemmShape | None:

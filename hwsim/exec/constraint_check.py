@@ -7,8 +7,8 @@ violation. Per-channel weights on a ``per_tensor`` target are. ``symmetric`` mea
 Which rule a constant follows is decided as ``quant.passes.insert_qdq.quant_sites`` decides it (see
 ``_constant_roles``): a MAC op's (or an unfolded normalization's) second input is a weight and its
 third a bias; every other constant (an Add's or Mul's operand, a Concat input, the first operand of
-``W @ x``) runs beside the activations and follows the activations rule. A bias is checked by its values: an int32 bias is fine on a 16-bit
-bias target while every value fits 16 bits. A constant input of a ``shared_scale_ops`` op may have its
+``W @ x``) runs beside the activations and follows the activations rule. A bias is checked by its
+values: an int32 bias is fine on a 16-bit bias target while every value fits 16 bits. A constant input of a ``shared_scale_ops`` op may have its
 own grid: it is re-quantized onto the shared grid when compiled, so the hardware never rescales it.
 Each violation is reported, not just the first.
 """

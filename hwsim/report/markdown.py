@@ -27,7 +27,7 @@ def accuracy_line(r: DeployReport) -> str:
 SUMMARY_FALLBACKS = 3  # a terminal summary lists this many; report.md lists them all
 
 
-def _first(fallbacks: list[str]) -> str:
+def _first_few(fallbacks: list[str]) -> str:
     if not fallbacks:
         return ""
     more = len(fallbacks) - SUMMARY_FALLBACKS
@@ -42,7 +42,7 @@ def summary(r: DeployReport) -> str:
         f"  latency:  {lat.latency_ms:.4g} ms ({lat.total_cycles} cycles at {lat.clock_mhz:g} MHz, MAC utilization {_pct(lat.mac_utilization)})",
         f"  memory:   weights {_kib(r.memory.weight_bytes)}, peak SRAM {_kib(r.memory.peak_sram_bytes)} of {_kib(r.memory.sram_size_bytes)},"
         f" DRAM {_kib(r.memory.dram_bytes_read)} read / {_kib(r.memory.dram_bytes_written)} written",
-        f"  host:     {len(r.host_fallbacks)} fallback(s)" + _first(r.host_fallbacks),
+        f"  host:     {len(r.host_fallbacks)} fallback(s)" + _first_few(r.host_fallbacks),
     ]
     if r.warnings:
         lines.append(f"  warnings: {len(r.warnings)} (see report.md)")
